@@ -1,0 +1,144 @@
+"""Making, mailing and redeeming sign-in links. The tokens themselves are django-sesame's."""
+
+import hashlib
+import smtplib
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from redis.exceptions import RedisError
+from sesame.utils import get_query_string, get_user
+
+from accounts.models import User
+
+# A token made for signing in is useless anywhere else, and tokens made elsewhere are useless here.
+LOGIN_SCOPE = "accounts:login"
+
+# Only used to tell "expired" from "invalid": a genuine token older than the limit.
+EXPIRED_LOOKBACK = timedelta(days=365)
+
+
+class LinkProblem(Exception):
+    """A link that cannot sign anyone in, and why: invalid, expired or used."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EmailNotSent(Exception):
+    """The mail server refused or could not be reached."""
+
+
+def find_or_create_user(address: str) -> User | None:
+    """The account for this address, created if the signup policy allows; None otherwise."""
+    user = User.objects.filter(email=address).first()
+    if user is not None:
+        return user if user.is_active else None
+    if not signup_allowed(address):
+        return None
+    # get_or_create: two first requests for one address at once still make one account.
+    user, _ = User.objects.get_or_create(email=address, defaults={"password": make_password(None)})
+    return user
+
+
+def signup_allowed(address: str) -> bool:
+    if settings.SIGNUP_POLICY == "closed":
+        return False
+    if settings.SIGNUP_EMAIL_DOMAINS:
+        return address.rpartition("@")[2] in settings.SIGNUP_EMAIL_DOMAINS
+    return True
+
+
+def build_login_link(user: User, next_url: str = "") -> str:
+    """The absolute link to the confirm page, on SITE_URL, never on the request's Host."""
+    query = get_query_string(user, scope=LOGIN_SCOPE)
+    if next_url:
+        query += "&" + urlencode({"next": next_url})
+    return settings.SITE_URL + reverse("confirm_link") + query
+
+
+def send_login_email(address: str, user: User | None, next_url: str = "") -> None:
+    """Mail the link, or, when there is no account to sign in to, a note saying so."""
+    context = {
+        "address": address,
+        "site_url": settings.SITE_URL,
+        "site_host": settings.SITE_HOST,
+        "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
+    }
+    if user is not None:
+        template = "emails/login_link"
+        context["link"] = build_login_link(user, next_url)
+    else:
+        template = "emails/no_account"
+    subject = render_to_string(f"{template}_subject.txt", context).strip()
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[address],
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as error:
+        raise EmailNotSent(type(error).__name__) from error
+
+
+def check_login_link(token: str) -> User:
+    """The user a link signs in, without using it up; raise LinkProblem if it cannot."""
+    user = get_user(token, scope=LOGIN_SCOPE, update_last_login=False)
+    if user is None:
+        raise LinkProblem(_diagnose(token))
+    return user
+
+
+def claim_login_link(token: str) -> User:
+    """Use the link up and return its user; of many simultaneous claims exactly one wins.
+
+    django-sesame's one-time check compares last_login, but reading and then saving it lets
+    parallel requests all pass. Moving last_login forward only where it still holds the value
+    the token was checked against is a single conditional write, which the database serialises.
+    """
+    user = check_login_link(token)
+    # Remembered first, so that a request losing the race can already say "used".
+    _remember_used(token)
+    claimed = User.objects.filter(pk=user.pk, last_login=user.last_login).update(
+        last_login=timezone.now()
+    )
+    if not claimed:
+        raise LinkProblem("used")
+    return user
+
+
+def _diagnose(token: str) -> str:
+    if _was_used(token):
+        return "used"
+    if get_user(token, scope=LOGIN_SCOPE, max_age=EXPIRED_LOOKBACK, update_last_login=False):
+        return "expired"
+    return "invalid"
+
+
+def _used_key(token: str) -> str:
+    # Only a digest is stored: the cache never holds a token that could be replayed.
+    return "accounts:used-link:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def _remember_used(token: str) -> None:
+    try:
+        cache.set(_used_key(token), True, timeout=settings.LOGIN_LINK_MAX_AGE)
+    except RedisError:
+        pass  # Only the wording of a later error page depends on it.
+
+
+def _was_used(token: str) -> bool:
+    try:
+        return bool(cache.get(_used_key(token)))
+    except RedisError:
+        return False

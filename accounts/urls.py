@@ -1,0 +1,11 @@
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("", views.sign_in, name="sign_in"),
+    path("check-inbox/", views.check_inbox, name="check_inbox"),
+    path("link/", views.confirm_link, name="confirm_link"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("sign-out/", views.sign_out, name="sign_out"),
+]

@@ -1,0 +1,176 @@
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.client_ip import client_ip
+from accounts.events import log_event, mask_address
+from accounts.forms import ConfirmLinkForm, LoginLinkForm
+from accounts.login_links import (
+    EmailNotSent,
+    LinkProblem,
+    check_login_link,
+    claim_login_link,
+    find_or_create_user,
+    send_login_email,
+)
+from accounts.rate_limits import (
+    LimitsUnavailable,
+    RateLimited,
+    check_address_limit,
+    check_client_limit,
+    limits_are_checkable,
+)
+from accounts.redirects import safe_next_url
+
+LINK_PROBLEM_STATUS = {
+    "invalid": HTTPStatus.BAD_REQUEST,
+    "expired": HTTPStatus.GONE,
+    "used": HTTPStatus.GONE,
+}
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        next_url = safe_next_url(request.GET.get("next"))
+        if request.user.is_authenticated:
+            return redirect(next_url or "dashboard")
+        if not limits_are_checkable():
+            return sending_unavailable(request)
+        form = LoginLinkForm(initial={"next": next_url})
+        return render(request, "accounts/sign_in.html", {"form": form})
+
+    form = LoginLinkForm(request.POST)
+    try:
+        check_client_limit(request)
+        if not form.is_valid():
+            return render(
+                request, "accounts/sign_in.html", {"form": form}, status=HTTPStatus.BAD_REQUEST
+            )
+        address = form.cleaned_data["email"]
+        next_url = safe_next_url(form.cleaned_data["next"])
+        check_address_limit(request, address)
+        user = find_or_create_user(address)
+        send_login_email(address, user, next_url)
+    except RateLimited as limited:
+        log_event("rate_limited", ip=client_ip(request))
+        return rate_limited(request, limited.retry_after)
+    except LimitsUnavailable:
+        log_event("sending_unavailable", reason="rate limits cannot be checked")
+        return sending_unavailable(request)
+    except EmailNotSent as error:
+        log_event("email_failed", email=mask_address(address), error=error)
+        return render(
+            request,
+            "accounts/email_failed.html",
+            {"next_url": next_url},
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+    log_event(
+        "email_sent",
+        email=mask_address(address),
+        kind="login_link" if user else "no_account",
+        ip=client_ip(request),
+    )
+    # The answer is the same whether or not the address has an account: nobody can probe.
+    request.session["login_address"] = address
+    query = "?" + urlencode({"next": next_url}) if next_url else ""
+    return redirect(reverse("check_inbox") + query)
+
+
+@require_GET
+def check_inbox(request: HttpRequest) -> HttpResponse:
+    address = request.session.get("login_address")
+    if not address:
+        return redirect("sign_in")
+    next_url = safe_next_url(request.GET.get("next"))
+    return render(request, "accounts/check_inbox.html", {"address": address, "next_url": next_url})
+
+
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("sesame")
+@never_cache
+def confirm_link(request: HttpRequest) -> HttpResponse:
+    """GET shows a button and spends nothing: mail scanners open links before people do."""
+    form = ConfirmLinkForm(request.POST if request.method == "POST" else request.GET)
+    try:
+        if not form.is_valid():
+            raise LinkProblem("invalid")
+        token = form.cleaned_data["sesame"]
+        next_url = safe_next_url(form.cleaned_data["next"])
+        if request.method == "GET":
+            user = check_login_link(token)
+            response = render(request, "accounts/confirm.html", {"form": form, "user": user})
+        else:
+            user = claim_login_link(token)
+            previous_sign_in = user.last_login
+            login(request, user)
+            request.session["previous_sign_in"] = (
+                previous_sign_in.isoformat() if previous_sign_in else ""
+            )
+            log_event("signed_in", user=user.pk, ip=client_ip(request))
+            response = redirect(next_url or "dashboard")
+    except LinkProblem as problem:
+        log_event("link_rejected", reason=problem.reason, ip=client_ip(request))
+        response = render(
+            request,
+            "accounts/link_problem.html",
+            {"reason": problem.reason},
+            status=LINK_PROBLEM_STATUS[problem.reason],
+        )
+    # The address bar holds a token: it must not travel to any other page or site.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    previous = parse_datetime(request.session.get("previous_sign_in") or "")
+    return render(request, "accounts/dashboard.html", {"previous_sign_in": previous})
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        log_event("signed_out", user=request.user.pk)
+    # logout() deletes the session on the server, not only the cookie.
+    logout(request)
+    messages.success(request, _("You are signed out."))
+    return redirect("sign_in")
+
+
+def rate_limited(request: HttpRequest, retry_after: int) -> HttpResponse:
+    minutes = max(1, -(-retry_after // 60))
+    response = render(
+        request,
+        "accounts/rate_limited.html",
+        {"minutes": minutes},
+        status=HTTPStatus.TOO_MANY_REQUESTS,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def sending_unavailable(request: HttpRequest) -> HttpResponse:
+    response = render(request, "accounts/unavailable.html", status=HTTPStatus.SERVICE_UNAVAILABLE)
+    response["Retry-After"] = "30"
+    return response
+
+
+@require_GET
+def admin_sign_in(request: HttpRequest) -> HttpResponse:
+    """The admin has no password page of its own: staff use the same emailed link."""
+    next_url = safe_next_url(request.GET.get("next")) or reverse("admin:index")
+    return redirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts.views import admin_sign_in
+
+urlpatterns = [
+    # Before admin.site.urls, so that the admin's password form is never shown.
+    path("admin/login/", admin_sign_in),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
+]
