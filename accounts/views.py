@@ -40,9 +40,9 @@ LINK_PROBLEM_STATUS = {
 }
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
+    if request.method != "POST":
         next_url = safe_next_url(request.GET.get("next"))
         if request.user.is_authenticated:
             return redirect(next_url or "dashboard")
@@ -98,18 +98,19 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/check_inbox.html", {"address": address, "next_url": next_url})
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("sesame")
 @never_cache
 def confirm_link(request: HttpRequest) -> HttpResponse:
-    """GET shows a button and spends nothing: mail scanners open links before people do."""
-    form = ConfirmLinkForm(request.POST if request.method == "POST" else request.GET)
+    """GET and HEAD show a button and spend nothing: mail scanners open links before people do."""
+    claiming = request.method == "POST"
+    form = ConfirmLinkForm(request.POST if claiming else request.GET)
     try:
         if not form.is_valid():
             raise LinkProblem("invalid")
         token = form.cleaned_data["sesame"]
         next_url = safe_next_url(form.cleaned_data["next"])
-        if request.method == "GET":
+        if not claiming:
             user = check_login_link(token)
             response = render(request, "accounts/confirm.html", {"form": form, "user": user})
         else:

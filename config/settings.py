@@ -58,13 +58,14 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
-EMAIL_PORT = env_int("EMAIL_PORT", 587)
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# Django 6.1 configures mail through MAILERS; the variables keep Django's familiar names.
+email_host = os.environ.get("EMAIL_HOST", "")
+email_port = env_int("EMAIL_PORT", 587)
+email_host_user = os.environ.get("EMAIL_HOST_USER", "")
+email_host_password = os.environ.get("EMAIL_HOST_PASSWORD", "")
+email_use_tls = env_bool("EMAIL_USE_TLS", True)
+email_use_ssl = env_bool("EMAIL_USE_SSL", False)
+email_timeout = env_int("EMAIL_TIMEOUT", 10)
 
 LOGIN_LINK_MAX_AGE = env_int("LOGIN_LINK_MAX_AGE", 600)
 RATE_LIMIT_PER_ADDRESS = env_rate("RATE_LIMIT_PER_ADDRESS", "3/15m")
@@ -217,10 +218,25 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 
 # --- Email -------------------------------------------------------------------------------------
 
-if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+if email_host:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": email_host,
+                "port": email_port,
+                "username": email_host_user or None,
+                "password": email_host_password or None,
+                "use_tls": email_use_tls and not email_use_ssl,
+                "use_ssl": email_use_ssl,
+                # A stalled mail server must not hold a worker for long.
+                "timeout": email_timeout,
+            },
+        }
+    }
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    # Development: the email, link included, is printed where runserver prints.
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 
 # --- Security headers and cookies --------------------------------------------------------------
 

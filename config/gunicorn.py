@@ -1,0 +1,23 @@
+"""gunicorn's settings: `gunicorn -c config/gunicorn.py config.wsgi`."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104 - inside the container
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# The heartbeat file lives in memory: a slow container disk must not make workers look dead.
+worker_tmp_dir = "/dev/shm"
+timeout = 30
+# Below fly's kill_timeout (fly.toml), so requests in flight finish before the machine stops.
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then, at staggered times, so a slow leak never takes a machine down.
+max_requests = 2000
+max_requests_jitter = 200
+
+accesslog = "-"
+errorlog = "-"
+# %(U)s is the path without its query string: the default %(r)s would log every sign-in token.
+# No Referer (%(f)s) either, for the same reason.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'

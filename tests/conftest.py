@@ -1,0 +1,67 @@
+import copy
+import re
+from email.message import EmailMessage
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.cache import caches
+from django.core.management import call_command
+from django.test import Client
+
+from accounts.models import User
+from tests.environment import redis_server, smtp_server
+
+# Read before Django's test setup swaps every mailer for its in-memory outbox.
+PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files(django_test_environment) -> None:
+    # DEBUG is off, as in production: pages link to whitenoise's hashed files.
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def real_smtp(settings):
+    """Mail goes to the SMTP server on loopback, not to Django's in-memory outbox."""
+    settings.MAILERS = PRODUCTION_MAILERS
+    smtp_server.mailbox.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Every story starts with no rate-limit counters and no cached sessions."""
+    yield
+    if redis_server.process is not None:
+        for cache in caches.all():
+            cache.clear()
+
+
+@pytest.fixture
+def client() -> Client:
+    """A browser behind fly's proxy, which terminates TLS and says so in X-Forwarded-Proto."""
+    return Client(headers={"X-Forwarded-Proto": "https"})
+
+
+@pytest.fixture
+def mailbox():
+    return smtp_server.mailbox
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return User.objects.create_user("alice@example.com")
+
+
+def link_in(message: EmailMessage) -> str:
+    """The sign-in link from the plain-text part, as a person would copy it."""
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    match = re.search(r"https?://\S+", text)
+    assert match, f"no link in the email:\n{text}"
+    return match.group(0)
+
+
+def path_of(link: str) -> str:
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path

@@ -1,0 +1,41 @@
+"""Loaded by pytest before Django reads its settings (`-p tests.environment` in pyproject.toml).
+
+The suite runs on production settings against real servers: it starts redis-server, PostgreSQL
+and an SMTP server on loopback here and hands their addresses to config/settings.py through
+the same environment variables production uses.
+"""
+
+import logging
+import os
+
+from tests.servers import PostgresServer, RedisServer, SmtpServer
+
+TEST_SECRET_KEY = "test-secret-key-for-the-suite-only-0123456789-abcdefghijklmnop"
+TEST_SITE_URL = "https://signin.example.test"
+
+# aiosmtpd narrates every SMTP command at INFO.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+redis_server = RedisServer().start()
+postgres_server = PostgresServer().start()
+smtp_server = SmtpServer().start()
+
+os.environ.update(
+    {
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "SITE_URL": TEST_SITE_URL,
+        "DATABASE_URL": postgres_server.url,
+        "REDIS_URL": redis_server.url,
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_server.port),
+        "EMAIL_USE_TLS": "0",
+        "EMAIL_TIMEOUT": "3",
+    }
+)
+os.environ.pop("DEBUG", None)
+
+
+def pytest_unconfigure(config) -> None:
+    smtp_server.stop()
+    postgres_server.stop()
+    redis_server.stop()

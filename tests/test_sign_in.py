@@ -1,0 +1,362 @@
+"""A person signs in with an emailed link: every step, as they would see it."""
+
+from datetime import timedelta
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import time_machine
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.utils import timezone
+from sesame.utils import get_query_string
+
+from accounts.models import User
+from tests.conftest import link_in, path_of
+from tests.environment import TEST_SITE_URL
+
+pytestmark = pytest.mark.django_db
+
+
+def request_link(client, address: str, next_url: str = ""):
+    data = {"email": address, "next": next_url}
+    return client.post("/", data)
+
+
+def emailed_link(client, mailbox, address: str, next_url: str = "") -> str:
+    response = request_link(client, address, next_url)
+    assert response.status_code == HTTPStatus.FOUND, response.content
+    (message,) = mailbox.wait_for(1)
+    mailbox.clear()
+    return link_in(message)
+
+
+def token_of(link: str) -> str:
+    return parse_qs(urlsplit(link).query)["sesame"][0]
+
+
+def test_sign_in_page_asks_for_an_email_address(client):
+    response = client.get("/")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    html = response.content.decode()
+    assert html.count("<input") == 3  # csrf token, next, and the one visible field
+    assert 'type="email"' in html
+    assert 'autocomplete="email"' in html
+    assert html.count("<button") == 1
+    assert '<html lang="en">' in html
+
+
+def test_person_signs_in_with_the_link_the_smtp_server_received(client, mailbox):
+    response = request_link(client, "Alice@Example.com ")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/check-inbox/"
+    inbox_page = client.get(response["Location"])
+    assert inbox_page.status_code == HTTPStatus.OK
+    assert b"alice@example.com" in inbox_page.content
+
+    (message,) = mailbox.wait_for(1)
+    assert message["To"] == "alice@example.com"
+    link = link_in(message)
+    assert link.startswith(TEST_SITE_URL + "/link/?sesame=")
+
+    confirm_page = client.get(path_of(link))
+    assert confirm_page.status_code == HTTPStatus.OK
+    assert b"Sign in as alice@example.com" in confirm_page.content
+    assert SESSION_KEY not in client.session
+
+    signed_in = client.post("/link/", {"sesame": token_of(link)})
+    assert signed_in.status_code == HTTPStatus.FOUND
+    assert signed_in["Location"] == "/dashboard/"
+    assert "sesame" not in signed_in["Location"]
+
+    dashboard = client.get("/dashboard/")
+    assert dashboard.status_code == HTTPStatus.OK
+    assert b"Hello, alice@example.com" in dashboard.content
+    assert b"This is your first sign-in" in dashboard.content
+
+
+def test_the_email_says_what_the_link_does_how_long_it_lasts_and_to_ignore_it(client, mailbox):
+    request_link(client, "alice@example.com")
+
+    (message,) = mailbox.wait_for(1)
+    assert message["Subject"] == "Your sign-in link for signin.example.test"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    link = link_in(message)
+    for body in (text, html):
+        assert "within 10 minutes" in body
+        assert "If you did not ask to sign in, ignore this email" in body
+    assert link.replace("&", "&amp;") in html
+
+
+def test_the_link_is_built_from_site_url_never_from_the_host_header(client, mailbox, settings):
+    settings.ALLOWED_HOSTS = ["testserver", "evil.example"]
+
+    client.post("/", {"email": "alice@example.com"}, headers={"Host": "evil.example"})
+    client.post("/", {"email": "bob@example.com"}, headers={"X-Forwarded-Host": "evil.example"})
+
+    for message in mailbox.wait_for(2):
+        assert link_in(message).startswith(TEST_SITE_URL + "/")
+        assert "evil.example" not in message.as_string()
+
+
+def test_a_new_address_gets_an_account_without_a_password(client, mailbox):
+    request_link(client, "new.person@example.com")
+
+    user = User.objects.get(email="new.person@example.com")
+    assert not user.has_usable_password()
+    assert user.is_active and not user.is_staff
+
+
+def test_one_account_whatever_the_case_of_the_address(client, mailbox, alice):
+    request_link(client, "ALICE@example.COM")
+
+    assert User.objects.count() == 1
+    (message,) = mailbox.wait_for(1)
+    assert message["To"] == "alice@example.com"
+
+
+def test_signed_in_visitor_goes_straight_to_the_dashboard(client, alice):
+    client.force_login(alice)
+
+    response = client.get("/")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/dashboard/"
+
+
+def test_a_safe_next_is_carried_through_the_whole_flow(client, mailbox, alice):
+    page = client.get("/?next=/admin/")
+    assert b'name="next" value="/admin/"' in page.content
+
+    response = request_link(client, "alice@example.com", next_url="/admin/")
+    assert response["Location"] == "/check-inbox/?next=%2Fadmin%2F"
+    link = link_in(mailbox.wait_for(1)[0])
+    assert parse_qs(urlsplit(link).query)["next"] == ["/admin/"]
+
+    confirm_page = client.get(path_of(link))
+    assert b'name="next" value="/admin/"' in confirm_page.content
+
+    signed_in = client.post("/link/", {"sesame": token_of(link), "next": "/admin/"})
+    assert signed_in["Location"] == "/admin/"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "http://signin.example.test/",  # right host, but a downgrade to plain HTTP
+    ],
+)
+def test_a_next_that_leaves_the_site_is_ignored(client, mailbox, alice, next_url):
+    link = emailed_link(client, mailbox, "alice@example.com", next_url=next_url)
+    assert "evil" not in link and "javascript" not in link
+
+    signed_in = client.post("/link/", {"sesame": token_of(link), "next": next_url})
+
+    assert signed_in["Location"] == "/dashboard/"
+
+
+def test_opening_the_link_signs_no_one_in_and_leaves_it_usable(client, mailbox, alice):
+    link = emailed_link(client, mailbox, "alice@example.com")
+    sessions_before = Session.objects.count()
+
+    # Mail scanners and link previews open it, a dozen times, then the person does.
+    for _ in range(12):
+        scanner = Client(headers={"X-Forwarded-Proto": "https"})
+        assert scanner.get(path_of(link)).status_code == HTTPStatus.OK
+        assert scanner.head(path_of(link)).status_code == HTTPStatus.OK
+    assert client.get(path_of(link)).status_code == HTTPStatus.OK
+    assert SESSION_KEY not in client.session
+    assert Session.objects.count() == sessions_before
+
+    signed_in = client.post("/link/", {"sesame": token_of(link)})
+    assert signed_in["Location"] == "/dashboard/"
+
+
+def test_the_confirm_page_keeps_its_token_out_of_referers_and_caches(client, mailbox, alice):
+    link = emailed_link(client, mailbox, "alice@example.com")
+
+    page = client.get(path_of(link))
+
+    assert page["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in page["Cache-Control"]
+    html = page.content.decode()
+    # The form posts to a URL without the token; the token travels in the body.
+    assert 'action="/link/"' in html
+
+
+def test_an_expired_link_says_so_and_offers_a_new_one(client, mailbox, alice):
+    link = emailed_link(client, mailbox, "alice@example.com")
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=10, seconds=1)):
+        opened = client.get(path_of(link))
+        submitted = client.post("/link/", {"sesame": token_of(link)})
+
+    for response in (opened, submitted):
+        assert response.status_code == HTTPStatus.GONE
+        assert b"This link has expired" in response.content
+        assert b"Email me a new link" in response.content
+    assert SESSION_KEY not in client.session
+
+
+def test_a_link_still_works_just_before_it_expires(client, mailbox, alice):
+    link = emailed_link(client, mailbox, "alice@example.com")
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=9, seconds=50)):
+        signed_in = client.post("/link/", {"sesame": token_of(link)})
+
+    assert signed_in["Location"] == "/dashboard/"
+
+
+def test_a_used_link_says_it_was_already_used(client, mailbox, alice):
+    link = emailed_link(client, mailbox, "alice@example.com")
+    client.post("/link/", {"sesame": token_of(link)})
+    client.post("/sign-out/")
+
+    opened = client.get(path_of(link))
+    submitted = client.post("/link/", {"sesame": token_of(link)})
+
+    for response in (opened, submitted):
+        assert response.status_code == HTTPStatus.GONE
+        assert b"This link has already been used" in response.content
+    assert SESSION_KEY not in client.session
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"),  # one character changed
+        lambda token: token[:20],  # cut short by a mail client
+        lambda token: token + "AAAA",
+        lambda token: "not-a-token",
+        lambda token: "",
+        lambda token: "1:abcdef:ghijkl",  # a v1-format token
+    ],
+)
+def test_a_tampered_link_is_not_valid(client, mailbox, alice, mangle):
+    token = token_of(emailed_link(client, mailbox, "alice@example.com"))
+
+    opened = client.get("/link/", {"sesame": mangle(token)})
+    submitted = client.post("/link/", {"sesame": mangle(token)})
+
+    for response in (opened, submitted):
+        assert response.status_code == HTTPStatus.BAD_REQUEST
+        assert b"This link is not valid" in response.content
+        assert response["Referrer-Policy"] == "no-referrer"
+    assert SESSION_KEY not in client.session
+
+
+def test_a_token_made_for_another_purpose_signs_no_one_in(client, alice):
+    other_scope = get_query_string(alice, scope="accounts:something-else")
+
+    response = client.post("/link/", {"sesame": other_scope.removeprefix("?sesame=")})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert SESSION_KEY not in client.session
+
+
+def test_a_login_token_on_any_other_page_signs_no_one_in(client, mailbox, alice):
+    token = token_of(emailed_link(client, mailbox, "alice@example.com"))
+
+    for path in ("/dashboard/", "/", "/admin/", "/check-inbox/"):
+        client.get(path, {"sesame": token})
+        assert SESSION_KEY not in client.session
+
+
+def test_signing_in_ends_every_older_link(client, mailbox, alice):
+    with time_machine.travel(timezone.now() - timedelta(minutes=2)):
+        first = emailed_link(client, mailbox, "alice@example.com")
+    second = emailed_link(client, mailbox, "alice@example.com")
+    assert first != second
+
+    client.post("/link/", {"sesame": token_of(second)})
+    client.post("/sign-out/")
+    response = client.post("/link/", {"sesame": token_of(first)})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert SESSION_KEY not in client.session
+
+
+def test_deactivating_a_user_ends_their_links(client, mailbox, alice):
+    link = emailed_link(client, mailbox, "alice@example.com")
+    alice.is_active = False
+    alice.save()
+
+    response = client.post("/link/", {"sesame": token_of(link)})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert SESSION_KEY not in client.session
+
+
+def test_signing_in_starts_a_new_session(client, mailbox, alice):
+    link = emailed_link(client, mailbox, "alice@example.com")
+    client.get(path_of(link))
+    before = client.session.session_key
+
+    client.post("/link/", {"sesame": token_of(link)})
+
+    assert client.session.session_key != before
+    assert client.session[SESSION_KEY] == str(alice.pk)
+
+
+def test_the_dashboard_shows_the_previous_sign_in(client, mailbox, alice):
+    earlier = timezone.now() - timedelta(days=3)
+    User.objects.filter(pk=alice.pk).update(last_login=earlier)
+    link = emailed_link(client, mailbox, "alice@example.com")
+
+    client.post("/link/", {"sesame": token_of(link)})
+    dashboard = client.get("/dashboard/")
+
+    assert f"Your previous sign-in was on {earlier:%-d %B %Y}".encode() in dashboard.content
+    alice.refresh_from_db()
+    assert alice.last_login > earlier
+
+
+def test_the_dashboard_needs_a_signed_in_person(client):
+    response = client.get("/dashboard/")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/?next=/dashboard/"
+
+
+def test_signing_out_ends_the_session_on_the_server(client, alice):
+    client.force_login(alice)
+    session_key = client.session.session_key
+
+    response = client.post("/sign-out/", follow=True)
+
+    assert response.redirect_chain[-1][0] == "/"
+    assert b"You are signed out." in response.content
+    assert not Session.objects.filter(session_key=session_key).exists()
+    assert client.get("/dashboard/").status_code == HTTPStatus.FOUND
+
+
+def test_signing_out_needs_a_post(client, alice):
+    client.force_login(alice)
+
+    response = client.get("/sign-out/")
+
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert client.get("/dashboard/").status_code == HTTPStatus.OK
+
+
+def test_check_inbox_without_a_request_goes_back_to_sign_in(client):
+    response = client.get("/check-inbox/")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/"
+
+
+def test_an_unknown_page_is_a_friendly_404(client):
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert b"We cannot find that page" in response.content
