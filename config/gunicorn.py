@@ -7,7 +7,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # The heartbeat file lives in memory: a slow container disk must not make workers look dead.
-worker_tmp_dir = "/dev/shm"
+worker_tmp_dir = "/dev/shm"  # noqa: S108 - a tmpfs, as gunicorn's docs advise
 timeout = 30
 # Below fly's kill_timeout (fly.toml), so requests in flight finish before the machine stops.
 graceful_timeout = 20

@@ -299,5 +299,7 @@ LOGGING = {
     "loggers": {
         # Our own events are the record of what happened; django.request repeats 4xx noise.
         "django.request": {"level": "ERROR"},
+        # django-sesame's debug lines name the user in clear; our events mask the address.
+        "sesame": {"level": "INFO"},
     },
 }

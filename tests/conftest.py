@@ -7,10 +7,12 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 
 from accounts.models import User
-from tests.environment import redis_server, smtp_server
+from tests.environment import TEST_SECRET_KEY, postgres_server, redis_server, smtp_server
+from tests.servers import AppServer, free_port
 
 # Read before Django's test setup swaps every mailer for its in-memory outbox.
 PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)
@@ -65,3 +67,30 @@ def link_in(message: EmailMessage) -> str:
 def path_of(link: str) -> str:
     parts = urlsplit(link)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def app_environment(port: int, **overrides: str) -> dict[str, str]:
+    """Production settings for a gunicorn instance that shares the test database."""
+    database = connection.settings_dict["NAME"]
+    return {
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "SITE_URL": f"https://127.0.0.1:{port}",
+        "DATABASE_URL": postgres_server.url.rsplit("/", 1)[0] + "/" + database,
+        "WEB_CONCURRENCY": "2",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def live_app(transactional_db):
+    """Our app on gunicorn, the way production runs it, on the test database and Redis."""
+    port = free_port()
+    app = AppServer(app_environment(port), port=port).start()
+    yield app
+    app.stop()
+
+
+def csrf_token_in(html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import httpx
@@ -228,10 +229,28 @@ class AppServer:
         return Path(self.log.name).read_text(errors="replace")
 
     def client(self, **kwargs) -> httpx.Client:
-        """A browser-like client behind fly's proxy, which terminates TLS and says so."""
+        """A browser as the app sees it behind fly's proxy, which terminates TLS and says so.
+
+        The app's cookies are Secure; the proxy hop is plain HTTP, so they are sent anyway, as
+        the browser would on its HTTPS side.
+        """
+        jar = CookieJar()
+
+        def send_every_cookie(request: httpx.Request) -> None:
+            if len(jar):
+                request.headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in jar)
+
+        def keep_cookies(response: httpx.Response) -> None:
+            httpx.Cookies(jar).extract_cookies(response)
+
         return httpx.Client(
             base_url=self.origin,
-            headers={"X-Forwarded-Proto": "https"},
+            headers={"X-Forwarded-Proto": "https", "Origin": self.site_url},
+            event_hooks={"request": [send_every_cookie], "response": [keep_cookies]},
             timeout=30,
             **kwargs,
         )
+
+    @property
+    def site_url(self) -> str:
+        return self.env.get("SITE_URL", "")

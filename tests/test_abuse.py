@@ -1,0 +1,189 @@
+"""Someone tries to flood inboxes, probe for accounts or slip bad input past the form."""
+
+from http import HTTPStatus
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from tests.conftest import link_in
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_fourth_link_to_one_address_within_15_minutes_is_refused(client, mailbox):
+    for _ in range(3):
+        assert client.post("/", {"email": "alice@example.com"}).status_code == HTTPStatus.FOUND
+    mailbox.wait_for(3)
+
+    response = client.post("/", {"email": "ALICE@example.com"})
+
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+    assert b"Try again in" in response.content
+    assert len(mailbox.messages) == 3
+
+
+def test_the_address_limit_holds_across_clients(mailbox):
+    for number in range(5):
+        other_client = Client(
+            headers={"X-Forwarded-Proto": "https"}, REMOTE_ADDR=f"10.0.0.{number}"
+        )
+        other_client.post("/", {"email": "alice@example.com"})
+
+    assert len(mailbox.messages) == 3
+
+
+def test_one_client_asking_for_many_addresses_is_throttled(client, mailbox, settings):
+    settings.RATE_LIMIT_PER_IP = "5/15m"
+
+    statuses = [client.post("/", {"email": f"person{n}@example.com"}).status_code for n in range(8)]
+
+    assert statuses == [HTTPStatus.FOUND] * 5 + [HTTPStatus.TOO_MANY_REQUESTS] * 3
+    assert len(mailbox.messages) == 5
+
+
+def test_a_spoofed_x_forwarded_for_does_not_dodge_the_client_limit(client, mailbox, settings):
+    settings.RATE_LIMIT_PER_IP = "5/15m"
+
+    statuses = [
+        client.post(
+            "/",
+            {"email": f"person{n}@example.com"},
+            headers={"X-Forwarded-For": f"198.51.100.{n}", "X-Real-IP": f"198.51.100.{n}"},
+        ).status_code
+        for n in range(8)
+    ]
+
+    assert statuses.count(HTTPStatus.TOO_MANY_REQUESTS) == 3
+
+
+def test_the_trusted_proxy_header_names_the_client_when_configured(mailbox, settings):
+    settings.RATE_LIMIT_PER_IP = "2/15m"
+    settings.TRUSTED_PROXY_HEADER = "Fly-Client-IP"
+    proxy = Client(headers={"X-Forwarded-Proto": "https"}, REMOTE_ADDR="172.16.0.1")
+
+    first = [
+        proxy.post("/", {"email": f"a{n}@example.com"}, headers={"Fly-Client-IP": "203.0.113.1"})
+        for n in range(3)
+    ]
+    second = proxy.post("/", {"email": "b@example.com"}, headers={"Fly-Client-IP": "203.0.113.2"})
+
+    assert [r.status_code for r in first] == [302, 302, 429]
+    assert second.status_code == HTTPStatus.FOUND
+
+
+def normalised(response) -> tuple:
+    """Status, headers and body, with the parts that differ on every request blanked out."""
+    headers = {
+        name: ("<cookie>" if name.lower() == "set-cookie" else value)
+        for name, value in response.headers.items()
+        if name.lower() != "date"
+    }
+    cookies = sorted(response.cookies.keys())
+    return response.status_code, headers, cookies, response.content
+
+
+def test_nobody_can_tell_who_has_an_account(mailbox, settings):
+    settings.SIGNUP_POLICY = "closed"
+    User.objects.create_user("known@example.com")
+
+    answers = []
+    for address in ("known@example.com", "unknown@example.com"):
+        client = Client(headers={"X-Forwarded-Proto": "https"})
+        posted = client.post("/", {"email": address})
+        page = client.get(posted["Location"])
+        answers.append(
+            (
+                normalised(posted),
+                page.status_code,
+                page.content.replace(address.encode(), b"<address>"),
+            )
+        )
+
+    assert answers[0] == answers[1]
+
+
+def test_an_open_signup_answers_new_and_known_addresses_alike(mailbox):
+    User.objects.create_user("known@example.com")
+
+    known = Client(headers={"X-Forwarded-Proto": "https"}).post("/", {"email": "known@example.com"})
+    new = Client(headers={"X-Forwarded-Proto": "https"}).post("/", {"email": "new@example.com"})
+
+    assert normalised(known) == normalised(new)
+
+
+def test_with_signup_closed_a_stranger_is_told_by_email_that_no_account_exists(
+    client, mailbox, settings
+):
+    settings.SIGNUP_POLICY = "closed"
+
+    response = client.post("/", {"email": "stranger@example.com"})
+
+    assert response.status_code == HTTPStatus.FOUND
+    (message,) = mailbox.wait_for(1)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "There is no account you can sign in to with this address" in text
+    assert "sesame" not in message.as_string()
+    assert not User.objects.filter(email="stranger@example.com").exists()
+
+
+def test_signup_can_be_limited_to_listed_domains(client, mailbox, settings):
+    settings.SIGNUP_EMAIL_DOMAINS = ["example.com"]
+
+    client.post("/", {"email": "colleague@example.com"})
+    client.post("/", {"email": "outsider@example.org"})
+
+    insider, outsider = sorted(mailbox.wait_for(2), key=lambda m: m["To"])
+    assert "/link/?sesame=" in link_in(insider)
+    assert "no account" in outsider["Subject"] or "About your sign-in" in outsider["Subject"]
+    assert list(User.objects.values_list("email", flat=True)) == ["colleague@example.com"]
+
+
+def test_a_deactivated_account_gets_no_link(client, mailbox):
+    User.objects.create_user("gone@example.com", is_active=False)
+
+    client.post("/", {"email": "gone@example.com"})
+
+    (message,) = mailbox.wait_for(1)
+    assert "sesame" not in message.as_string()
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("", "Enter your email address."),
+        ("   ", "Enter your email address."),
+        ("not an address", "Enter an email address like name@example.com."),
+        ("a" * 250 + "@example.com", "That address is too long"),
+        ("x" * 10_000, "That address is too long"),
+        ("alice@example.com\r\nBcc: victim@example.com", "line breaks or control characters"),
+        ('"\x01"@example.com', "line breaks or control characters"),
+        ("alice\x00@example.com", "Null characters are not allowed."),
+    ],
+)
+def test_bad_input_gets_a_clear_message_and_sends_nothing(client, mailbox, typed, message):
+    response = client.post("/", {"email": typed})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert message.encode() in response.content
+    assert b'role="alert"' in response.content
+    assert mailbox.messages == []
+    assert not User.objects.exists()
+
+
+def test_a_sign_in_leaves_no_token_in_any_log_line(client, mailbox, caplog):
+    caplog.set_level("DEBUG")
+    client.post("/", {"email": "alice@example.com"})
+    link = link_in(mailbox.wait_for(1)[0])
+    token = link.split("sesame=")[1]
+    client.get("/link/", {"sesame": token})
+    client.post("/link/", {"sesame": token})
+    client.post("/link/", {"sesame": token})  # a second, refused use
+    client.post("/sign-out/")
+
+    assert "event=signed_in" in caplog.text
+    assert "event=link_rejected reason=used" in caplog.text
+    assert token not in caplog.text
+    assert "alice@example.com" not in caplog.text
+    assert "a***@example.com" in caplog.text

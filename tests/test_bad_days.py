@@ -1,0 +1,85 @@
+"""Redis or the mail server goes away: people get a clear page, never a 500, and it heals itself."""
+
+import time
+from http import HTTPStatus
+
+import pytest
+
+from tests.environment import redis_server, smtp_server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def redis_down():
+    redis_server.stop()
+    yield
+    redis_server.start()
+
+
+@pytest.fixture
+def smtp_down():
+    smtp_server.stop()
+    yield
+    smtp_server.start()
+
+
+def test_with_redis_down_the_sign_in_page_says_to_try_again_shortly(client, redis_down):
+    started = time.monotonic()
+    page = client.get("/")
+    posted = client.post("/", {"email": "alice@example.com"})
+    elapsed = time.monotonic() - started
+
+    for response in (page, posted):
+        assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+        assert b"We cannot send sign-in links right now" in response.content
+        assert response["Retry-After"] == "30"
+    assert elapsed < 3
+
+
+def test_with_redis_down_nothing_is_sent(client, mailbox, redis_down):
+    client.post("/", {"email": "alice@example.com"})
+
+    assert mailbox.messages == []
+
+
+def test_people_already_signed_in_keep_working_while_redis_is_down(client, alice):
+    client.force_login(alice)
+    redis_server.stop()
+    try:
+        dashboard = client.get("/dashboard/")
+    finally:
+        redis_server.start()
+
+    assert dashboard.status_code == HTTPStatus.OK
+    assert b"Hello, alice@example.com" in dashboard.content
+
+
+def test_sign_in_recovers_by_itself_when_redis_returns(client, mailbox):
+    redis_server.stop()
+    assert client.get("/").status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    redis_server.start()
+
+    assert client.get("/").status_code == HTTPStatus.OK
+    assert client.post("/", {"email": "alice@example.com"}).status_code == HTTPStatus.FOUND
+    assert len(mailbox.wait_for(1)) == 1
+
+
+def test_with_the_mail_server_down_the_person_is_told_to_try_again(client, smtp_down, caplog):
+    response = client.post("/", {"email": "alice@example.com", "next": "/admin/"})
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert b"We could not send the email" in response.content
+    assert b'href="/?next=/admin/"' in response.content
+    assert "event=email_failed email=a***@example.com" in caplog.text
+
+
+def test_sending_works_again_once_the_mail_server_is_back(client, mailbox):
+    smtp_server.stop()
+    client.post("/", {"email": "alice@example.com"})
+    smtp_server.start()
+
+    response = client.post("/", {"email": "alice@example.com"})
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert len(mailbox.wait_for(1)) == 1
