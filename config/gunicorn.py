@@ -21,3 +21,7 @@ errorlog = "-"
 # %(U)s is the path without its query string: the default %(r)s would log every sign-in token.
 # No Referer (%(f)s) either, for the same reason.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+# gunicorn's runtime control socket is not used here; without it, several instances can share a
+# machine (as the tests do) and the app user needs no writable home directory.
+control_socket_disable = True

@@ -1,0 +1,101 @@
+"""Configuration from the environment: safe defaults, clear refusals, production that passes."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.servers import ROOT
+
+PRODUCTION = {
+    "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopq",
+    "SITE_URL": "https://login.example.com",
+    "DATABASE_URL": "postgres://app:secret@db.internal:5432/app",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "EMAIL_HOST": "smtp.example.com",
+    "EMAIL_HOST_USER": "apikey",
+    "EMAIL_HOST_PASSWORD": "smtp-secret",
+}
+VARIABLES = {
+    "SECRET_KEY", "SITE_URL", "DATABASE_URL", "REDIS_URL", "EMAIL_HOST", "EMAIL_PORT",
+    "EMAIL_USE_TLS", "EMAIL_TIMEOUT", "DEBUG", "DJANGO_SETTINGS_MODULE",
+}  # fmt: skip
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    clean = {key: value for key, value in os.environ.items() if key not in VARIABLES}
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def setting(name: str, **env: str) -> str:
+    code = f"import django; django.setup(); from django.conf import settings as s; print(s.{name})"
+    result = run(["-c", code], DJANGO_SETTINGS_MODULE="config.settings", **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_production_settings_pass_djangos_deployment_checklist():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_without_a_secret_key_start_up_stops_with_a_sentence_saying_what_to_set():
+    env = {key: value for key, value in PRODUCTION.items() if key != "SECRET_KEY"}
+
+    result = run(["manage.py", "check"], **env)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set. Set SECRET_KEY to a long random string" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SITE_URL", "login.example.com", "SITE_URL must be an origin"),
+        ("LOGIN_LINK_MAX_AGE", "ten minutes", "LOGIN_LINK_MAX_AGE must be a whole number"),
+        ("RATE_LIMIT_PER_ADDRESS", "lots", "RATE_LIMIT_PER_ADDRESS must look like 3/15m"),
+        ("SIGNUP_POLICY", "invite-only", "SIGNUP_POLICY must be open or closed"),
+        ("DEBUG", "maybe", "DEBUG must be true or false"),
+    ],
+)
+def test_a_mistyped_variable_stops_start_up_with_a_clear_sentence(name, value, message):
+    result = run(["manage.py", "check"], **{**PRODUCTION, name: value})
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_embedded_defaults_need_no_server():
+    assert setting("DATABASES['default']['ENGINE']", DEBUG="1") == "django.db.backends.sqlite3"
+    assert "LocMemCache" in setting("CACHES['default']['BACKEND']", DEBUG="1")
+    assert setting("SESSION_ENGINE", DEBUG="1") == "django.contrib.sessions.backends.db"
+    assert "console" in setting("MAILERS['default']['BACKEND']", DEBUG="1")
+
+
+def test_production_uses_redis_for_cache_and_sessions_in_front_of_the_database():
+    assert "django_redis" in setting("CACHES['default']['BACKEND']", **PRODUCTION)
+    assert setting("SESSION_ENGINE", **PRODUCTION) == "django.contrib.sessions.backends.cached_db"
+    assert setting("DATABASES['default']['ENGINE']", **PRODUCTION).endswith("postgresql")
+    assert setting("DATABASES['default']['CONN_HEALTH_CHECKS']", **PRODUCTION) == "True"
+    assert setting("CSRF_TRUSTED_ORIGINS", **PRODUCTION) == "['https://login.example.com']"
+    assert setting("ALLOWED_HOSTS", **PRODUCTION) == "['login.example.com']"
+    assert setting("SESSION_COOKIE_NAME", **PRODUCTION) == "__Host-sessionid"
+    assert setting("CSRF_COOKIE_NAME", **PRODUCTION) == "__Host-csrftoken"
+
+
+def test_links_are_django_sesame_v2_one_time_scoped_and_short_lived():
+    assert setting("SESAME_TOKENS", **PRODUCTION) == "['sesame.tokens_v2']"
+    assert setting("SESAME_SIGNATURE_SIZE", **PRODUCTION) == "16"
+    assert setting("SESAME_ONE_TIME", **PRODUCTION) == "True"
+    assert setting("SESAME_MAX_AGE", **PRODUCTION) == "600"
+    assert setting("SESAME_MAX_AGE", **PRODUCTION, LOGIN_LINK_MAX_AGE="300") == "300"
