@@ -236,7 +236,7 @@ if email_host:
     }
 else:
     # Development: the email, link included, is printed where runserver prints.
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+    MAILERS = {"default": {"BACKEND": "accounts.console_mail.ReadableConsoleBackend"}}
 
 # --- Security headers and cookies --------------------------------------------------------------
 

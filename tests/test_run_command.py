@@ -1,0 +1,66 @@
+"""The README's run command: SQLite, no Redis, and the sign-in link printed in the terminal."""
+
+import os
+import re
+import subprocess
+import time
+from http import HTTPStatus
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import csrf_token_in
+from tests.servers import ROOT, free_port, stop_process, wait_for_port
+
+
+@pytest.fixture
+def dev_server(tmp_path: Path):
+    port = free_port()
+    output = tmp_path / "terminal.txt"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("EMAIL_", "REDIS_", "DATABASE_", "SITE_", "SECRET_", "DJANGO_"))
+    }
+    env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    with output.open("w") as terminal:
+        process = subprocess.Popen(
+            ["scripts/run"], cwd=ROOT, env=env, stdout=terminal, stderr=subprocess.STDOUT
+        )
+        wait_for_port(port, timeout=120, process=process)
+        yield f"http://127.0.0.1:{port}", output
+        stop_process(process)
+
+
+def test_a_person_signs_in_with_the_link_printed_in_the_terminal(dev_server):
+    origin, terminal = dev_server
+    with httpx.Client(base_url=origin, timeout=30) as browser:
+        page = browser.get("/")
+        assert page.status_code == HTTPStatus.OK
+        browser.post(
+            "/", data={"email": "dev@example.com", "csrfmiddlewaretoken": csrf_token_in(page.text)}
+        )
+
+        link = None
+        for _ in range(100):
+            found = re.search(r"http://localhost:\d+/link/\?sesame=[\w-]+", terminal.read_text())
+            if found:
+                link = found.group(0)
+                break
+            time.sleep(0.1)
+        assert link, terminal.read_text()
+
+        confirm = browser.get(link.replace("localhost", "127.0.0.1"))
+        assert "Sign in as dev@example.com" in confirm.text
+        signed_in = browser.post(
+            "/link/",
+            data={
+                "sesame": link.split("sesame=")[1],
+                "csrfmiddlewaretoken": csrf_token_in(confirm.text),
+            },
+            follow_redirects=True,
+        )
+
+    assert signed_in.status_code == HTTPStatus.OK
+    assert "Hello, dev@example.com" in signed_in.text
