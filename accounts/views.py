@@ -1,10 +1,11 @@
 from http import HTTPStatus
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -102,26 +103,20 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("sesame")
 @never_cache
 def confirm_link(request: HttpRequest) -> HttpResponse:
-    """GET and HEAD show a button and spend nothing: mail scanners open links before people do."""
-    claiming = request.method == "POST"
-    form = ConfirmLinkForm(request.POST if claiming else request.GET)
+    """Where the emailed link lands. Only the POST from the confirm page spends the link.
+
+    GET and HEAD spend nothing: mail scanners open links before people do. A GET that carries
+    the token moves it out of the address bar into a short-lived cookie and redirects, so the
+    page with the button has no token in its URL. That page can then keep a same-origin
+    Referrer-Policy, which browsers need to send a real Origin header with the form (with
+    no-referrer, Chromium sends "Origin: null" and Django's CSRF check refuses the sign-in).
+    """
     try:
-        if not form.is_valid():
-            raise LinkProblem("invalid")
-        token = form.cleaned_data["sesame"]
-        next_url = safe_next_url(form.cleaned_data["next"])
-        if not claiming:
-            user = check_login_link(token)
-            response = render(request, "accounts/confirm.html", {"form": form, "user": user})
-        else:
-            user = claim_login_link(token)
-            previous_sign_in = user.last_login
-            login(request, user)
-            request.session["previous_sign_in"] = (
-                previous_sign_in.isoformat() if previous_sign_in else ""
-            )
-            log_event("signed_in", user=user.pk, ip=client_ip(request))
-            response = redirect(next_url or "dashboard")
+        if request.method == "POST":
+            return _claim(request)
+        if "sesame" in request.GET:
+            return _stash_token(request)
+        return _show_confirm_page(request)
     except LinkProblem as problem:
         log_event("link_rejected", reason=problem.reason, ip=client_ip(request))
         response = render(
@@ -130,8 +125,53 @@ def confirm_link(request: HttpRequest) -> HttpResponse:
             {"reason": problem.reason},
             status=LINK_PROBLEM_STATUS[problem.reason],
         )
-    # The address bar holds a token: it must not travel to any other page or site.
+        response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+
+def _stash_token(request: HttpRequest) -> HttpResponse:
+    form = ConfirmLinkForm(request.GET)
+    if not form.is_valid():
+        raise LinkProblem("invalid")
+    check_login_link(form.cleaned_data["sesame"])
+    next_url = safe_next_url(form.cleaned_data["next"])
+    query = "?" + urlencode({"next": next_url}) if next_url else ""
+    response = HttpResponseRedirect(reverse("confirm_link") + query)
+    response.status_code = HTTPStatus.SEE_OTHER
+    response.set_cookie(
+        settings.LOGIN_LINK_COOKIE_NAME,
+        form.cleaned_data["sesame"],
+        max_age=settings.LOGIN_LINK_MAX_AGE,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    # This response's URL holds the token: nothing may carry it further.
     response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _show_confirm_page(request: HttpRequest) -> HttpResponse:
+    token = request.COOKIES.get(settings.LOGIN_LINK_COOKIE_NAME, "")
+    form = ConfirmLinkForm({"sesame": token, "next": safe_next_url(request.GET.get("next"))})
+    if not form.is_valid():
+        raise LinkProblem("invalid")
+    user = check_login_link(form.cleaned_data["sesame"])
+    return render(request, "accounts/confirm.html", {"form": form, "user": user})
+
+
+def _claim(request: HttpRequest) -> HttpResponse:
+    form = ConfirmLinkForm(request.POST)
+    if not form.is_valid():
+        raise LinkProblem("invalid")
+    user = claim_login_link(form.cleaned_data["sesame"])
+    previous_sign_in = user.last_login
+    login(request, user)
+    request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
+    log_event("signed_in", user=user.pk, ip=client_ip(request))
+    response = redirect(safe_next_url(form.cleaned_data["next"]) or "dashboard")
+    response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
     return response
 
 

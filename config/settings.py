@@ -266,6 +266,9 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_NAME = "__Host-csrftoken"
     CSRF_COOKIE_SECURE = True
+    LOGIN_LINK_COOKIE_NAME = "__Host-sign-in-link"
+else:
+    LOGIN_LINK_COOKIE_NAME = "sign-in-link"
 
 # --- Static files, language, time --------------------------------------------------------------
 

@@ -26,7 +26,7 @@ def test_a_person_signs_in_through_gunicorn_with_csrf_checked(live_app, mailbox)
     assert link.startswith(live_app.site_url + "/link/?sesame=")
 
     with live_app.client() as browser:
-        confirm_page = browser.get(path_of(link))
+        confirm_page = browser.get(path_of(link), follow_redirects=True)
         assert confirm_page.status_code == HTTPStatus.OK
         token = link.split("sesame=")[1]
         forged = browser.post("/link/", data={"sesame": token})
@@ -61,7 +61,10 @@ def test_fifty_simultaneous_submissions_of_one_link_sign_in_exactly_once(crowded
     link = request_link_through(live_app, mailbox, "alice@example.com")
     token = link.split("sesame=")[1]
     browsers = [live_app.client() for _ in range(submissions)]
-    forms = [csrf_token_in(browser.get(path_of(link)).text) for browser in browsers]
+    forms = [
+        csrf_token_in(browser.get(path_of(link), follow_redirects=True).text)
+        for browser in browsers
+    ]
     everyone_ready = threading.Barrier(submissions)
 
     def submit(browser, csrf_token):

@@ -51,7 +51,7 @@ def test_a_person_signs_in_with_the_link_printed_in_the_terminal(dev_server):
             time.sleep(0.1)
         assert link, terminal.read_text()
 
-        confirm = browser.get(link.replace("localhost", "127.0.0.1"))
+        confirm = browser.get(link.replace("localhost", "127.0.0.1"), follow_redirects=True)
         assert "Sign in as dev@example.com" in confirm.text
         signed_in = browser.post(
             "/link/",

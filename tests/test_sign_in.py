@@ -63,8 +63,9 @@ def test_person_signs_in_with_the_link_the_smtp_server_received(client, mailbox)
     link = link_in(message)
     assert link.startswith(TEST_SITE_URL + "/link/?sesame=")
 
-    confirm_page = client.get(path_of(link))
+    confirm_page = client.get(path_of(link), follow=True)
     assert confirm_page.status_code == HTTPStatus.OK
+    assert confirm_page.redirect_chain == [("/link/", HTTPStatus.SEE_OTHER)]
     assert b"Sign in as alice@example.com" in confirm_page.content
     assert SESSION_KEY not in client.session
 
@@ -138,7 +139,8 @@ def test_a_safe_next_is_carried_through_the_whole_flow(client, mailbox, alice):
     link = link_in(mailbox.wait_for(1)[0])
     assert parse_qs(urlsplit(link).query)["next"] == ["/admin/"]
 
-    confirm_page = client.get(path_of(link))
+    confirm_page = client.get(path_of(link), follow=True)
+    assert confirm_page.redirect_chain == [("/link/?next=%2Fadmin%2F", HTTPStatus.SEE_OTHER)]
     assert b'name="next" value="/admin/"' in confirm_page.content
 
     signed_in = client.post("/link/", {"sesame": token_of(link), "next": "/admin/"})
@@ -171,9 +173,10 @@ def test_opening_the_link_signs_no_one_in_and_leaves_it_usable(client, mailbox, 
     # Mail scanners and link previews open it, a dozen times, then the person does.
     for _ in range(12):
         scanner = Client(headers={"X-Forwarded-Proto": "https"})
-        assert scanner.get(path_of(link)).status_code == HTTPStatus.OK
-        assert scanner.head(path_of(link)).status_code == HTTPStatus.OK
-    assert client.get(path_of(link)).status_code == HTTPStatus.OK
+        assert scanner.get(path_of(link), follow=True).status_code == HTTPStatus.OK
+        assert scanner.head(path_of(link)).status_code == HTTPStatus.SEE_OTHER
+        assert scanner.head("/link/").status_code == HTTPStatus.OK
+    assert client.get(path_of(link), follow=True).status_code == HTTPStatus.OK
     assert SESSION_KEY not in client.session
     assert Session.objects.count() == sessions_before
 
@@ -181,23 +184,43 @@ def test_opening_the_link_signs_no_one_in_and_leaves_it_usable(client, mailbox, 
     assert signed_in["Location"] == "/dashboard/"
 
 
-def test_the_confirm_page_keeps_its_token_out_of_referers_and_caches(client, mailbox, alice):
+def test_the_token_leaves_the_address_bar_before_the_page_with_the_button(client, mailbox, alice):
     link = emailed_link(client, mailbox, "alice@example.com")
 
-    page = client.get(path_of(link))
+    opened = client.get(path_of(link))
 
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert opened.status_code == HTTPStatus.SEE_OTHER
+    assert opened["Location"] == "/link/"
+    assert opened["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in opened["Cache-Control"]
+    stash = opened.cookies["__Host-sign-in-link"]
+    assert stash.value == token_of(link)
+    assert stash["httponly"] and stash["secure"] and stash["samesite"] == "Lax"
+    assert int(stash["max-age"]) == 600
+
+    page = client.get("/link/")
     assert "no-store" in page["Cache-Control"]
-    html = page.content.decode()
-    # The form posts to a URL without the token; the token travels in the body.
-    assert 'action="/link/"' in html
+    # Same-origin, not no-referrer: with no-referrer Chromium posts the form with
+    # "Origin: null", which Django's CSRF check refuses. The URL holds no token to leak.
+    assert page["Referrer-Policy"] == "same-origin"
+    assert 'action="/link/"' in page.content.decode()
+
+    signed_in = client.post("/link/", {"sesame": token_of(link)})
+    assert signed_in.cookies["__Host-sign-in-link"].value == ""
+
+
+def test_the_confirm_page_without_a_link_says_the_link_is_not_valid(client):
+    response = client.get("/link/")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert b"This link is not valid" in response.content
 
 
 def test_an_expired_link_says_so_and_offers_a_new_one(client, mailbox, alice):
     link = emailed_link(client, mailbox, "alice@example.com")
 
     with time_machine.travel(timezone.now() + timedelta(minutes=10, seconds=1)):
-        opened = client.get(path_of(link))
+        opened = client.get(path_of(link), follow=True)
         submitted = client.post("/link/", {"sesame": token_of(link)})
 
     for response in (opened, submitted):
@@ -221,7 +244,7 @@ def test_a_used_link_says_it_was_already_used(client, mailbox, alice):
     client.post("/link/", {"sesame": token_of(link)})
     client.post("/sign-out/")
 
-    opened = client.get(path_of(link))
+    opened = client.get(path_of(link), follow=True)
     submitted = client.post("/link/", {"sesame": token_of(link)})
 
     for response in (opened, submitted):
@@ -299,7 +322,7 @@ def test_deactivating_a_user_ends_their_links(client, mailbox, alice):
 
 def test_signing_in_starts_a_new_session(client, mailbox, alice):
     link = emailed_link(client, mailbox, "alice@example.com")
-    client.get(path_of(link))
+    client.get(path_of(link), follow=True)
     before = client.session.session_key
 
     client.post("/link/", {"sesame": token_of(link)})
