@@ -33,6 +33,9 @@ os.environ.update(
     }
 )
 os.environ.pop("DEBUG", None)
+# Playwright's sync API keeps an event loop on the main thread; Django would then refuse the
+# database work that tests do between browser steps.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 def pytest_unconfigure(config) -> None:

@@ -197,19 +197,26 @@ class SmtpServer:
 class AppServer:
     """Our app the way production runs it: gunicorn with config/gunicorn.py and DEBUG off."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int | None = None, tls: tuple[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
         self.env = env
+        self.tls = tls
         self.process: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="test-gunicorn-", suffix=".log", delete=False)
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> "AppServer":
         env = {**os.environ, **self.env, "PORT": str(self.port)}
         env.pop("DJANGO_SETTINGS_MODULE", None)
+        if self.tls:
+            # TLS in gunicorn itself stands in for fly's proxy, so a browser sees real HTTPS.
+            certificate, key = self.tls
+            env["GUNICORN_CMD_ARGS"] = f"--certfile {certificate} --keyfile {key}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
             cwd=ROOT,
