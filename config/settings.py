@@ -116,6 +116,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.health.health_check_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -150,7 +151,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that does not answer must fail a request, not hang a worker.
+    DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several gunicorn threads share one file: wait for the lock instead of failing, and take
     # the write lock at the start of a transaction so that it cannot deadlock halfway through.
     DATABASES["default"]["OPTIONS"] = {
@@ -256,8 +260,6 @@ if not DEBUG:
     # fly.io's proxy terminates TLS and sets X-Forwarded-Proto; never expose gunicorn directly.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    # Health checks come from inside the private network, over plain HTTP.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

@@ -212,7 +212,8 @@ class AppServer:
 
     def start(self) -> "AppServer":
         env = {**os.environ, **self.env, "PORT": str(self.port)}
-        env.pop("DJANGO_SETTINGS_MODULE", None)
+        for test_only in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+            env.pop(test_only, None)
         if self.tls:
             # TLS in gunicorn itself stands in for fly's proxy, so a browser sees real HTTPS.
             certificate, key = self.tls
