@@ -13,8 +13,9 @@ from tests.servers import PostgresServer, RedisServer, SmtpServer
 TEST_SECRET_KEY = "test-secret-key-for-the-suite-only-0123456789-abcdefghijklmnop"
 TEST_SITE_URL = "https://signin.example.test"
 
-# aiosmtpd narrates every SMTP command at INFO.
+# aiosmtpd narrates every SMTP command at INFO; httpx logs every URL, sign-in tokens included.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 redis_server = RedisServer().start()
 postgres_server = PostgresServer().start()

@@ -3,6 +3,7 @@
 Each runs on a free loopback port, in a temporary folder, and is stopped by whoever started it.
 """
 
+import asyncio
 import email
 import email.policy
 import os
@@ -157,7 +158,12 @@ class Mailbox:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
+    # Seconds the server stalls before accepting a message: a slow mail server.
+    delay: float = 0.0
+
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self.arrived:
             self.messages.append(message)
@@ -166,9 +172,19 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
     def clear(self) -> None:
+        self.delay = 0.0
         with self.arrived:
             self.messages.clear()
             self.envelopes.clear()
+
+    def message_to(self, address: str, timeout: float = 10.0) -> EmailMessage:
+        def arrived() -> EmailMessage | None:
+            return next((m for m in self.messages if m["To"] == address), None)
+
+        with self.arrived:
+            if not self.arrived.wait_for(arrived, timeout):
+                raise AssertionError(f"no email arrived for {address}")
+            return arrived()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         with self.arrived:
