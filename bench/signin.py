@@ -1,0 +1,664 @@
+"""What one sign-in costs: `scripts/bench` (python -m bench.signin).
+
+Starts the production stack on loopback (gunicorn with config/gunicorn.py and DEBUG off, a real
+redis-server, a real SMTP server that keeps what it receives; SQLite, then PostgreSQL), and
+measures the framework floor, each step of the sign-in, whole sign-ins, and Django's password
+login, all in one run. Prints a table; with --write, also docs/benchmarks.md and its plot.
+
+The server side (gunicorn, Redis, PostgreSQL) is pinned to CPU 0 and this load generator, with
+its SMTP sink, to CPU 1, so the two do not fight over a core.
+"""
+
+import argparse
+import http.client
+import json
+import logging
+import os
+import platform
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+from bench.report import write_report
+from tests.servers import (
+    ROOT,
+    PostgresServer,
+    RedisServer,
+    SmtpServer,
+    free_port,
+    stop_process,
+)
+
+SITE_URL = "https://bench.example.test"
+ALL_CPUS = os.sched_getaffinity(0)
+# With one core only, everything shares it (and the table says so).
+SERVER_CPUS = {0} if len(ALL_CPUS) > 1 else ALL_CPUS
+GENERATOR_CPUS = {1} if len(ALL_CPUS) > 1 else ALL_CPUS
+PASSWORD = "correct-horse-battery-staple-42"  # noqa: S105 - benchmark users only
+CONCURRENCY = 8  # gunicorn's 2 workers x 4 threads
+
+
+# --- A small keep-alive HTTP client that behaves like a browser behind fly's proxy -------------
+
+
+class Browser:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, dict, str]:
+        headers = {"X-Forwarded-Proto": "https", "Origin": SITE_URL}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        for attempt in range(2):
+            try:
+                self.connection.request(method, path, body=body, headers=headers)
+                response = self.connection.getresponse()
+                text = response.read().decode()
+                break
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # A kept-alive connection the server closed; GETs and first tries only.
+                self.connection.close()
+                if attempt:
+                    raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                if morsel.value and morsel["max-age"] != "0":
+                    self.cookies[name] = morsel.value
+                else:
+                    self.cookies.pop(name, None)
+        return response.status, dict(response.headers), text
+
+    def csrf_token(self, path: str = "/") -> str:
+        _, _, html = self.request("GET", path)
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+# --- The stack ---------------------------------------------------------------------------------
+
+
+def pin(cpus: set[int]):
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+@dataclass
+class Stack:
+    database: str
+    redis: RedisServer
+    smtp: SmtpServer
+    postgres: PostgresServer | None
+    database_url: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    cold_start: float = 0.0
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "SECRET_KEY": BENCH_SECRET,
+            "SITE_URL": SITE_URL,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis.url,
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(self.smtp.port),
+            "EMAIL_USE_TLS": "0",
+            # Raised for the run, so that the limits measure nothing but themselves.
+            "RATE_LIMIT_PER_IP": "100000000/15m",
+            "RATE_LIMIT_PER_ADDRESS": "100000000/15m",
+            "PORT": str(self.port),
+            # No worker recycling mid-run: its CPU accounting would leave with it.
+            "GUNICORN_CMD_ARGS": "--max-requests 0 --access-logfile /dev/null",
+        }
+
+    def start_app(self) -> None:
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=pin(SERVER_CPUS),  # noqa: PLW1509 - a plain affinity call
+        )
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.perf_counter() - started > 60:
+                raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+            time.sleep(0.005)
+        self.cold_start = time.perf_counter() - started
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def worker_cpu_seconds(self) -> float:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.worker_pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / ticks
+
+    def worker_rss_mb(self) -> list[float]:
+        sizes = []
+        for pid in self.worker_pids():
+            status = Path(f"/proc/{pid}/status").read_text()
+            sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
+        return sizes
+
+    def stop(self) -> None:
+        if self.process:
+            stop_process(self.process)
+
+
+BENCH_SECRET = secrets.token_urlsafe(50)
+
+
+def start_stack(database: str, folder: Path) -> Stack:
+    redis = RedisServer()
+    redis.start()
+    smtp = SmtpServer().start()
+    postgres = None
+    if database == "postgresql":
+        postgres = PostgresServer().start()
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres", autocommit=True
+        ) as connection:
+            connection.execute("CREATE DATABASE magiclink")
+        database_url = postgres.url
+    else:
+        database_url = f"sqlite:///{folder / 'bench.sqlite3'}"
+    stack = Stack(database, redis, smtp, postgres, database_url)
+    for server in (redis.process, postgres.process if postgres else None):
+        if server:
+            os.sched_setaffinity(server.pid, SERVER_CPUS)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=stack.env,
+        check=True,
+    )
+    return stack
+
+
+# --- Measuring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    requests_per_op: int
+    throughput: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    cpu_ms: float = 0.0
+    ops: int = 0
+    failures: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def saturate(stack: Stack, scenario, seconds: float) -> tuple[float, float, int, int]:
+    """Closed loop, CONCURRENCY clients: throughput, server CPU seconds, successes, failures."""
+    counts = {"ok": 0, "failed": 0}
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        browser = Browser(stack.port)
+        state = scenario.prepare(browser)
+        while time.perf_counter() < deadline:
+            try:
+                ok = scenario.run(browser, state)
+            except Exception:  # noqa: BLE001 - a failure to count, not to hide
+                ok = False
+            with lock:
+                counts["ok" if ok else "failed"] += 1
+        browser.close()
+
+    threads = [threading.Thread(target=client) for _ in range(CONCURRENCY)]
+    cpu_before = stack.worker_cpu_seconds()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    cpu = stack.worker_cpu_seconds() - cpu_before
+    return counts["ok"] / elapsed, cpu, counts["ok"], counts["failed"]
+
+
+def paced(stack: Stack, scenario, rate: float, seconds: float) -> tuple[list[float], int]:
+    """Open loop at a fixed arrival rate: latencies in ms from each op's scheduled start."""
+    total = max(1, int(rate * seconds))
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    next_index = iter(range(total))
+    start = time.perf_counter() + 0.2
+
+    def client() -> None:
+        nonlocal failures
+        browser = Browser(stack.port)
+        state = scenario.prepare(browser)
+        for index in next_index:
+            scheduled = start + index / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                ok = scenario.run(browser, state)
+            except Exception:  # noqa: BLE001
+                ok = False
+            finished = time.perf_counter()
+            with lock:
+                if ok:
+                    latencies.append((finished - scheduled) * 1000)
+                else:
+                    failures += 1
+        browser.close()
+
+    threads = [threading.Thread(target=client) for _ in range(CONCURRENCY * 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, failures
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure(stack: Stack, scenario, seconds: float) -> Result:
+    result = Result(scenario.name, scenario.requests_per_op)
+    throughput, cpu, ok, failed = saturate(stack, scenario, seconds)
+    result.throughput, result.ops, result.failures = throughput, ok, failed
+    result.cpu_ms = cpu * 1000 / max(ok, 1)
+    latencies, failed_paced = paced(stack, scenario, max(throughput / 2, 0.5), seconds)
+    result.failures += failed_paced
+    result.p50_ms = percentile(latencies, 0.50)
+    result.p99_ms = percentile(latencies, 0.99)
+    result.notes.extend(scenario.check())
+    return result
+
+
+# --- The scenarios -----------------------------------------------------------------------------
+
+
+class Scenario:
+    name = ""
+    requests_per_op = 1
+
+    def prepare(self, browser: Browser):
+        return None
+
+    def run(self, browser: Browser, state) -> bool:
+        raise NotImplementedError
+
+    def check(self) -> list[str]:
+        return []
+
+
+class Floor(Scenario):
+    name = "floor: a page that does nothing (GET /check-inbox/, no session)"
+
+    def run(self, browser, state):
+        return browser.request("GET", "/check-inbox/")[0] == 302
+
+
+class SignInPage(Scenario):
+    name = "1. sign-in page (GET /)"
+
+    def run(self, browser, state):
+        return browser.request("GET", "/")[0] == 200
+
+
+class LinkRequest(Scenario):
+    name = "2. link request (POST /, email delivered over SMTP)"
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.sent = 0
+        self.lock = threading.Lock()
+
+    def prepare(self, browser):
+        return browser.csrf_token("/")
+
+    def run(self, browser, token):
+        address = f"link-{secrets.token_hex(6)}@bench.example.test"
+        status, headers, _ = browser.request(
+            "POST", "/", {"email": address, "csrfmiddlewaretoken": token}
+        )
+        ok = status == 302 and headers.get("Location") == "/check-inbox/"
+        if ok:
+            with self.lock:
+                self.sent += 1
+        return ok
+
+    def check(self):
+        mailbox = self.stack.smtp.mailbox
+        deadline = time.monotonic() + 30
+        while len(mailbox.messages) < self.sent and time.monotonic() < deadline:
+            time.sleep(0.1)
+        delivered = len(mailbox.messages)
+        mailbox.clear()
+        if delivered != self.sent:
+            return [f"link requests: {self.sent} answered, {delivered} emails delivered"]
+        return [f"link requests: all {delivered} emails delivered to the SMTP server"]
+
+
+class Tokens:
+    """Valid, unused sign-in links for fresh users, made the way the app makes them."""
+
+    def __init__(self, count: int) -> None:
+        from django.contrib.auth.hashers import make_password
+        from sesame.utils import get_query_string
+
+        from accounts.login_links import LOGIN_SCOPE
+        from accounts.models import User
+
+        unusable = make_password(None)
+        users = User.objects.bulk_create(
+            [
+                User(email=f"t{n}-{secrets.token_hex(4)}@bench.example.test", password=unusable)
+                for n in range(count)
+            ]
+        )
+        self.queries = [get_query_string(user, scope=LOGIN_SCOPE) for user in users]
+        self.emails = [user.email for user in users]
+        self.lock = threading.Lock()
+
+    def take(self) -> tuple[str, str]:
+        with self.lock:
+            return self.queries.pop(), self.emails.pop()
+
+
+class OpenLink(Scenario):
+    name = "3a. open the emailed link (GET /link/?sesame=..., 303)"
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.query, _ = tokens.take()
+
+    def run(self, browser, state):
+        status, headers, _ = browser.request("GET", "/link/" + self.query)
+        browser.cookies.clear()
+        return status == 303
+
+
+class ConfirmPage(Scenario):
+    name = "3b. confirm page (GET /link/)"
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.query, self.email = tokens.take()
+
+    def prepare(self, browser):
+        browser.request("GET", "/link/" + self.query)
+
+    def run(self, browser, state):
+        status, _, html = browser.request("GET", "/link/")
+        return status == 200 and f"Sign in as {self.email}" in html
+
+
+class Confirm(Scenario):
+    name = "4. confirm (POST /link/: claim and sign in)"
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+
+    def prepare(self, browser):
+        return browser.csrf_token("/")
+
+    def run(self, browser, token):
+        query, _ = self.tokens.take()
+        csrf_cookie = {k: v for k, v in browser.cookies.items() if "csrf" in k}
+        status, headers, _ = browser.request(
+            "POST",
+            "/link/",
+            {"sesame": query.removeprefix("?sesame="), "csrfmiddlewaretoken": token},
+        )
+        browser.cookies = csrf_cookie  # the next claim comes from a new visitor
+        return status == 302 and headers.get("Location") == "/dashboard/"
+
+
+class Dashboard(Scenario):
+    name = "5. dashboard (GET /dashboard/, signed in)"
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+
+    def prepare(self, browser):
+        query, email = self.tokens.take()
+        token = browser.csrf_token("/")
+        browser.request("POST", "/link/", {"sesame": query[8:], "csrfmiddlewaretoken": token})
+        return email
+
+    def run(self, browser, email):
+        status, _, html = browser.request("GET", "/dashboard/")
+        return status == 200 and f"Hello, {email}" in html
+
+
+class WholeSignIn(Scenario):
+    name = "whole magic-link sign-in (6 requests + SMTP, new address each)"
+    requests_per_op = 6
+
+    def __init__(self, stack: Stack) -> None:
+        self.mailbox = stack.smtp.mailbox
+
+    def run(self, browser, state):
+        browser.cookies.clear()
+        address = f"p-{secrets.token_hex(6)}@bench.example.test"
+        token = browser.csrf_token("/")
+        browser.request("POST", "/", {"email": address, "csrfmiddlewaretoken": token})
+        message = self.mailbox.message_to(address, timeout=30)
+        text = message.get_body(preferencelist=("plain",)).get_content()
+        query = re.search(r"/link/(\?sesame=[\w-]+)", text).group(1)
+        browser.request("GET", "/link/" + query)
+        token = re.search(
+            r'name="csrfmiddlewaretoken" value="([^"]+)"', browser.request("GET", "/link/")[2]
+        ).group(1)
+        status, headers, _ = browser.request(
+            "POST", "/link/", {"sesame": query[8:], "csrfmiddlewaretoken": token}
+        )
+        _, _, html = browser.request("GET", "/dashboard/")
+        return status == 302 and f"Hello, {address}" in html
+
+    def check(self):
+        self.mailbox.clear()
+        return []
+
+
+class PasswordSignIn(Scenario):
+    name = "Django password login (LoginView, PBKDF2 default; 3 requests)"
+    requests_per_op = 3
+
+    def __init__(self, count: int) -> None:
+        from django.contrib.auth.hashers import make_password
+
+        from accounts.models import User
+
+        hashed = make_password(PASSWORD)
+        users = User.objects.bulk_create(
+            [User(email=f"pw{n}@bench.example.test", password=hashed) for n in range(count)]
+        )
+        self.emails = [user.email for user in users]
+        self.turn = 0
+        self.lock = threading.Lock()
+
+    def run(self, browser, state):
+        with self.lock:
+            self.turn += 1
+            email = self.emails[self.turn % len(self.emails)]
+        browser.cookies.clear()
+        token = browser.csrf_token("/password-login/")
+        status, headers, _ = browser.request(
+            "POST",
+            "/password-login/",
+            {"username": email, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        )
+        _, _, html = browser.request("GET", "/dashboard/")
+        return status == 302 and f"Hello, {email}" in html
+
+
+# --- One round per database, each in its own process (Django's settings load once) -------------
+
+
+def run_round(database: str, seconds: float, output: Path) -> None:
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's chatter
+    folder = Path(tempfile.mkdtemp(prefix="bench-"))
+    stack = start_stack(database, folder)
+    os.sched_setaffinity(0, GENERATOR_CPUS)
+    os.environ.update({k: v for k, v in stack.env.items() if k != "PORT"})
+    import django
+
+    django.setup()
+    try:
+        stack.start_app()
+        tokens = Tokens(20000)
+        generator_before = os.times()
+        scenarios = [
+            Floor(),
+            SignInPage(),
+            LinkRequest(stack),
+            OpenLink(tokens),
+            ConfirmPage(tokens),
+            Confirm(tokens),
+            Dashboard(tokens),
+            WholeSignIn(stack),
+            PasswordSignIn(50),
+        ]
+        results = []
+        for scenario in scenarios:
+            print(f"  {database}: {scenario.name}", file=sys.stderr, flush=True)
+            results.append(measure(stack, scenario, seconds))
+        generator_after = os.times()
+        summary = {
+            "database": database,
+            "results": [asdict(result) for result in results],
+            "worker_rss_mb": stack.worker_rss_mb(),
+            "cold_start_s": stack.cold_start,
+            "generator_cpu_s": (generator_after.user + generator_after.system)
+            - (generator_before.user + generator_before.system),
+            "wall_s": generator_after.elapsed - generator_before.elapsed,
+        }
+        output.write_text(json.dumps(summary))
+    finally:
+        stack.stop()
+        stack.smtp.stop()
+        stack.redis.stop()
+        if stack.postgres:
+            stack.postgres.stop()
+
+
+def machine_description() -> dict[str, str]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
+    memory = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
+    import django
+    import gunicorn
+
+    return {
+        "cpu": model.group(1) if model else platform.processor(),
+        "cores": str(os.cpu_count()),
+        "memory": f"{int(memory.group(1)) / 1024 / 1024:.0f} GiB" if memory else "?",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "gunicorn": gunicorn.__version__,
+    }
+
+
+def print_table(rounds: list[dict]) -> None:
+    for summary in rounds:
+        results = summary["results"]
+        floor = results[0]
+        print(f"\n## {summary['database']}\n")
+        print(
+            f"{'scenario':<66} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8} "
+            f"{'CPU x floor':>11} {'p99 x floor':>11} {'failed':>6}"
+        )
+        for r in results:
+            print(
+                f"{r['name']:<66} {r['throughput']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+                f"{r['cpu_ms']:>8.2f} {r['cpu_ms'] / floor['cpu_ms']:>11.1f} "
+                f"{r['p99_ms'] / floor['p99_ms']:>11.1f} {r['failures']:>6}"
+            )
+        for r in results:
+            for note in r["notes"]:
+                print(f"  {note}")
+        rss = ", ".join(f"{mb:.0f} MB" for mb in summary["worker_rss_mb"])
+        print(f"  worker resident memory after the run: {rss}")
+        print(
+            "  cold start (process start to first 200 from /healthz): "
+            f"{summary['cold_start_s']:.2f} s"
+        )
+        print(
+            f"  load generator + SMTP sink CPU: {summary['generator_cpu_s']:.1f} s "
+            f"over {summary['wall_s']:.0f} s (pinned to CPU {sorted(GENERATOR_CPUS)})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="per phase (saturation, half)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append")
+    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md and plot")
+    parser.add_argument("--round", help=argparse.SUPPRESS)
+    parser.add_argument("--output", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.round:
+        run_round(args.round, args.seconds, Path(args.output))
+        return
+
+    print(
+        "Rate limits are raised to 100000000 per 15 minutes for this run (RATE_LIMIT_PER_IP, "
+        "RATE_LIMIT_PER_ADDRESS); worker recycling (max_requests) is off.",
+        file=sys.stderr,
+    )
+    rounds = []
+    for database in args.database or ["sqlite", "postgresql"]:
+        with tempfile.NamedTemporaryFile(suffix=".json") as output:
+            subprocess.run(
+                [sys.executable, "-m", "bench.signin", "--round", database,
+                 "--seconds", str(args.seconds), "--output", output.name],
+                cwd=ROOT,
+                check=True,
+            )  # fmt: skip
+            rounds.append(json.loads(Path(output.name).read_text()))
+    print_table(rounds)
+    if args.write:
+        write_report(rounds, machine_description(), args.seconds)
+        print("\nWrote docs/benchmarks.md and docs/benchmarks.svg")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+from django.contrib.auth.views import LoginView
+from django.urls import path
+
+from config.urls import urlpatterns as app_urlpatterns
+
+urlpatterns = [
+    # What people would otherwise pick: Django's LoginView with the default password hasher.
+    path("password-login/", LoginView.as_view(template_name="bench/password_login.html")),
+    *app_urlpatterns,
+]
