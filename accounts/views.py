@@ -33,6 +33,7 @@ from accounts.rate_limits import (
     limits_are_checkable,
 )
 from accounts.redirects import safe_next_url
+from accounts.session_lifetime import start_session_clock
 
 LINK_PROBLEM_STATUS = {
     "invalid": HTTPStatus.BAD_REQUEST,
@@ -168,6 +169,7 @@ def _claim(request: HttpRequest) -> HttpResponse:
     user = claim_login_link(form.cleaned_data["sesame"])
     previous_sign_in = user.last_login
     login(request, user)
+    start_session_clock(request)
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
     log_event("signed_in", user=user.pk, ip=client_ip(request))
     response = redirect(safe_next_url(form.cleaned_data["next"]) or "dashboard")

@@ -73,6 +73,8 @@ RATE_LIMIT_PER_IP = env_rate("RATE_LIMIT_PER_IP", "30/15m")
 SIGNUP_POLICY = os.environ.get("SIGNUP_POLICY", "open").strip().lower()
 SIGNUP_EMAIL_DOMAINS = [domain.lower() for domain in env_list("SIGNUP_EMAIL_DOMAINS")]
 TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "").strip()
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 60 * 60 * 24)
+SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 60 * 60 * 24 * 14)
 
 # --- Checks on the environment -----------------------------------------------------------------
 
@@ -124,6 +126,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.session_lifetime.session_lifetime_middleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
@@ -218,7 +221,9 @@ SESAME_INVALIDATE_ON_EMAIL_CHANGE = True
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_IP_META_KEY = "accounts.client_ip.client_ip"
 
-SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+# ASVS 5.0 V7.3: an idle timeout and an absolute lifetime, both enforced on the server
+# (accounts/session_lifetime.py); the cookie and the stored session expire with the latter.
+SESSION_COOKIE_AGE = SESSION_MAX_AGE
 
 # --- Email -------------------------------------------------------------------------------------
 

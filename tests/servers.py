@@ -7,6 +7,7 @@ import asyncio
 import email
 import email.policy
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -103,32 +104,39 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgres://{self.user}@127.0.0.1:{self.port}/magiclink"
 
-    def _as_owner(self, command: list[str]) -> list[str]:
+    def _owner(self):
+        """As root, run the server as postgres (the process itself, so signals reach it)."""
         if os.geteuid() != 0:
-            return command
+            return None
+        owner = pwd.getpwnam("postgres")
         shutil.chown(self.folder, user="postgres")
-        return ["runuser", "-u", "postgres", "--", *command]
+
+        def become_postgres() -> None:
+            os.setgid(owner.pw_gid)
+            os.setuid(owner.pw_uid)
+
+        return become_postgres
 
     def start(self) -> "PostgresServer":
         binaries = _postgres_binaries()
         if not self.data.exists():
             subprocess.run(
-                self._as_owner(
-                    [str(binaries / "initdb"), "-D", str(self.data), "-U", self.user,
-                     "--auth=trust", "--encoding=UTF8", "--no-sync"]
-                ),
+                [str(binaries / "initdb"), "-D", str(self.data), "-U", self.user,
+                 "--auth=trust", "--encoding=UTF8", "--no-sync"],
                 check=True,
                 stdout=subprocess.DEVNULL,
+                cwd=self.folder,
+                preexec_fn=self._owner(),  # noqa: PLW1509
             )  # fmt: skip
         self.process = subprocess.Popen(
-            self._as_owner(
-                [str(binaries / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                 "-h", "127.0.0.1", "-k", str(self.folder), "-c", "fsync=off",
-                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=200"]
-            ),
+            [str(binaries / "postgres"), "-D", str(self.data), "-p", str(self.port),
+             "-h", "127.0.0.1", "-k", str(self.folder), "-c", "fsync=off",
+             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "max_connections=200"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=self.folder,
+            preexec_fn=self._owner(),  # noqa: PLW1509
         )  # fmt: skip
         wait_for_port(self.port, process=self.process)
         return self

@@ -1,0 +1,45 @@
+"""How long a sign-in lasts: ended after a while without use, and after a while in any case.
+
+Django's own SESSION_COOKIE_AGE gives one of the two, and only by rewriting the session on every
+request. Here the session remembers when it began and when it was last used (rewritten at most
+once a minute), and this middleware ends it, on the server, when either limit has passed.
+"""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+
+from accounts.events import log_event
+
+SIGNED_IN_AT = "signed_in_at"
+LAST_SEEN_AT = "last_seen_at"
+
+
+def start_session_clock(request: HttpRequest) -> None:
+    now = int(time.time())
+    request.session[SIGNED_IN_AT] = now
+    request.session[LAST_SEEN_AT] = now
+
+
+def session_lifetime_middleware(get_response):
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            signed_in_at = request.session.setdefault(SIGNED_IN_AT, now)
+            last_seen_at = request.session.setdefault(LAST_SEEN_AT, now)
+            idle = now - last_seen_at > settings.SESSION_IDLE_TIMEOUT
+            too_old = now - signed_in_at > settings.SESSION_MAX_AGE
+            if idle or too_old:
+                user_id = request.user.pk
+                logout(request)
+                log_event("session_expired", user=user_id, reason="idle" if idle else "max_age")
+                messages.info(request, _("You were signed out after a while. Sign in again."))
+            elif now - last_seen_at > 60:
+                request.session[LAST_SEEN_AT] = now
+        return get_response(request)
+
+    return middleware

@@ -1,0 +1,179 @@
+"""A bad day in production, against the app on gunicorn: Redis killed, mail stalled, database
+restarted. People get a clear page, never a 500 or a hung worker, and it heals without restart."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from http import HTTPStatus
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import app_environment, csrf_token_in, link_in, path_of
+from tests.environment import redis_server
+from tests.servers import ROOT, AppServer, PostgresServer, free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def signed_in_browser(app: AppServer, mailbox, address: str) -> httpx.Client:
+    browser = app.client()
+    page = browser.get("/")
+    browser.post("/", data={"email": address, "csrfmiddlewaretoken": csrf_token_in(page.text)})
+    link = link_in(mailbox.message_to(address))
+    confirm = browser.get(path_of(link), follow_redirects=True)
+    browser.post(
+        "/link/",
+        data={
+            "sesame": link.split("sesame=")[1],
+            "csrfmiddlewaretoken": csrf_token_in(confirm.text),
+        },
+    )
+    assert browser.get("/dashboard/").status_code == HTTPStatus.OK
+    return browser
+
+
+class Stream:
+    """Visitors opening the sign-in page without pause, recording every answer and its time."""
+
+    def __init__(self, app: AppServer, path: str = "/", browser: httpx.Client | None = None):
+        self.app, self.path, self.browser = app, path, browser
+        self.answers: list[tuple[float, int, float]] = []
+        self.running = True
+        self.thread = threading.Thread(target=self.visit)
+
+    def visit(self) -> None:
+        browser = self.browser or self.app.client()
+        while self.running:
+            started = time.monotonic()
+            try:
+                status = browser.get(self.path).status_code
+            except httpx.TransportError:
+                status = 0
+            self.answers.append((started, status, time.monotonic() - started))
+
+    def __enter__(self) -> "Stream":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.running = False
+        self.thread.join()
+
+
+def wait_until(check, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not recovered within {timeout} s")
+
+
+def test_redis_killed_during_traffic(live_app, mailbox):
+    alice = signed_in_browser(live_app, mailbox, "alice@example.com")
+    with Stream(live_app) as stream, live_app.client() as visitor:
+        time.sleep(0.5)
+        redis_server.process.kill()  # SIGKILL: no goodbye
+        redis_server.process.wait()
+        redis_server.process = None
+        time.sleep(0.5)
+
+        started = time.monotonic()
+        page = visitor.get("/")
+        assert time.monotonic() - started < 3
+        assert page.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+        assert "We cannot send sign-in links right now" in page.text
+        assert alice.get("/dashboard/").status_code == HTTPStatus.OK
+        assert visitor.get("/healthz").status_code == HTTPStatus.SERVICE_UNAVAILABLE
+
+        redis_server.start()
+        recovered = wait_until(lambda: visitor.get("/").status_code == HTTPStatus.OK, 5)
+        assert visitor.get("/healthz").json() == {"database": "ok", "cache": "ok"}
+        time.sleep(0.3)
+
+    statuses = {status for _, status, _ in stream.answers}
+    assert statuses <= {HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE}, statuses
+    assert max(elapsed for _, _, elapsed in stream.answers) < 3
+    assert recovered < 5
+    alice.close()
+
+
+def test_a_stalled_mail_server_gets_a_clear_answer_and_holds_no_worker(live_app, mailbox):
+    mailbox.delay = 30  # far past EMAIL_TIMEOUT (3 s in the tests)
+
+    def ask(number: int) -> httpx.Response:
+        with live_app.client() as browser:
+            page = browser.get("/")
+            return browser.post(
+                "/",
+                data={
+                    "email": f"p{number}@example.com",
+                    "csrfmiddlewaretoken": csrf_token_in(page.text),
+                },
+            )
+
+    answers: list[httpx.Response] = []
+    threads = [threading.Thread(target=lambda n=n: answers.append(ask(n))) for n in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    with live_app.client() as other:
+        assert other.get("/").status_code == HTTPStatus.OK  # threads are still free
+    for thread in threads:
+        thread.join()
+
+    assert time.monotonic() - started < 10
+    assert [a.status_code for a in answers] == [HTTPStatus.SERVICE_UNAVAILABLE] * 4
+    assert all("We could not send the email" in a.text for a in answers)
+    assert "event=email_failed" in live_app.logs()
+
+
+@pytest.fixture
+def own_database():
+    """A PostgreSQL of this test's own, so that restarting it disturbs nobody else."""
+    server = PostgresServer().start()
+    with psycopg.connect(
+        f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True
+    ) as connection:
+        connection.execute("CREATE DATABASE magiclink")
+    yield server
+    server.stop()
+
+
+def test_postgresql_restarted_during_traffic_fails_cleanly_and_heals(own_database, mailbox):
+    port = free_port()
+    env = app_environment(port, DATABASE_URL=own_database.url)
+    test_only = ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    migrate_env = {k: v for k, v in os.environ.items() if k not in test_only} | env
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=migrate_env,
+        check=True,
+    )
+    app = AppServer(env, port=port).start()
+    try:
+        alice = signed_in_browser(app, mailbox, "alice@example.com")
+        bob = signed_in_browser(app, mailbox, "bob@example.com")
+        with Stream(app, "/dashboard/", browser=bob) as stream:
+            time.sleep(0.5)
+            own_database.stop()
+            time.sleep(1)
+            down = alice.get("/dashboard/")
+            own_database.start()
+            wait_until(lambda: alice.get("/dashboard/").status_code == HTTPStatus.OK, 10)
+            time.sleep(0.3)
+    finally:
+        app.stop()
+
+    assert down.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "We will be right back" in down.text
+    statuses = {status for _, status, _ in stream.answers}
+    assert HTTPStatus.INTERNAL_SERVER_ERROR not in statuses
+    assert statuses <= {HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE}, statuses
+    assert "Traceback" not in down.text
