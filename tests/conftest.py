@@ -18,6 +18,14 @@ from tests.servers import AppServer, free_port
 PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="run the load test at full size: 200 people for 60 seconds (CI runs a short one)",
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def static_files(django_test_environment) -> None:
     # DEBUG is off, as in production: pages link to whitenoise's hashed files.

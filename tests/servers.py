@@ -164,6 +164,7 @@ class Mailbox:
 
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    by_recipient: dict[str, list[EmailMessage]] = field(default_factory=dict)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     # Seconds the server stalls before accepting a message: a slow mail server.
@@ -176,6 +177,8 @@ class Mailbox:
         with self.arrived:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            for recipient in envelope.rcpt_tos:
+                self.by_recipient.setdefault(recipient, []).append(message)
             self.arrived.notify_all()
         return "250 Message accepted for delivery"
 
@@ -184,10 +187,11 @@ class Mailbox:
         with self.arrived:
             self.messages.clear()
             self.envelopes.clear()
+            self.by_recipient.clear()
 
     def message_to(self, address: str, timeout: float = 10.0) -> EmailMessage:
         def arrived() -> EmailMessage | None:
-            return next((m for m in self.messages if m["To"] == address), None)
+            return next(iter(self.by_recipient.get(address, [])), None)
 
         with self.arrived:
             if not self.arrived.wait_for(arrived, timeout):
