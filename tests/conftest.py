@@ -1,4 +1,5 @@
 import copy
+import logging
 import re
 from email.message import EmailMessage
 from urllib.parse import urlsplit
@@ -16,6 +17,26 @@ from tests.servers import AppServer, free_port
 
 # Read before Django's test setup swaps every mailer for its in-memory outbox.
 PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)
+
+
+class EveryLogLine(logging.Handler):
+    """Keeps every line the app logs in this process, for the last test of the run."""
+
+    lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+logging.getLogger().addHandler(EveryLogLine())
+
+
+def pytest_collection_modifyitems(items) -> None:
+    # The check over every log line of the run goes last, after everything that logs.
+    last = [
+        item for item in items if item.name == "test_no_log_line_of_the_whole_run_holds_a_token"
+    ]
+    items[:] = [item for item in items if item not in last] + last
 
 
 def pytest_addoption(parser) -> None:

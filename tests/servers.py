@@ -8,6 +8,7 @@ import email
 import email.policy
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -165,6 +166,8 @@ class Mailbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     by_recipient: dict[str, list[EmailMessage]] = field(default_factory=dict)
+    # Every sign-in token ever mailed, kept across clear(): no log may ever show one.
+    issued_tokens: set[str] = field(default_factory=set)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     # Seconds the server stalls before accepting a message: a slow mail server.
@@ -174,6 +177,9 @@ class Mailbox:
         if self.delay:
             await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        text = message.get_body(preferencelist=("plain",))
+        if text is not None:
+            self.issued_tokens.update(re.findall(r"sesame=([\w-]+)", text.get_content()))
         with self.arrived:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
@@ -225,6 +231,9 @@ class SmtpServer:
 class AppServer:
     """Our app the way production runs it: gunicorn with config/gunicorn.py and DEBUG off."""
 
+    # Every log file any instance wrote during the run, for the final check for tokens.
+    all_logs: list[Path] = []
+
     def __init__(
         self, env: dict[str, str], port: int | None = None, tls: tuple[str, str] | None = None
     ) -> None:
@@ -233,6 +242,7 @@ class AppServer:
         self.tls = tls
         self.process: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="test-gunicorn-", suffix=".log", delete=False)
+        AppServer.all_logs.append(Path(self.log.name))
 
     @property
     def origin(self) -> str:
@@ -284,6 +294,9 @@ class AppServer:
             headers={"X-Forwarded-Proto": "https", "Origin": self.site_url},
             event_hooks={"request": [send_every_cookie], "response": [keep_cookies]},
             timeout=30,
+            # Idle connections are dropped before gunicorn's 5 s keepalive ends them, as a proxy
+            # does: otherwise a request can meet a connection the server is closing.
+            limits=httpx.Limits(keepalive_expiry=2),
             **kwargs,
         )
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from config.health import HEALTH_PATH
-from tests.conftest import app_environment, csrf_token_in, link_in, path_of
+from tests.conftest import app_environment, link_in
+from tests.flows import ask_for_a_link, confirm_the_link
 from tests.servers import ROOT, AppServer, free_port, stop_process, wait_for_port
 
 FLY = tomllib.loads((ROOT / "fly.toml").read_text())
@@ -162,22 +163,10 @@ def test_the_image_recipe_installs_collects_static_files_and_serves_a_sign_in(tm
         wait_for_port(port, timeout=30, process=process)
         app = AppServer(runtime_env, port=port)  # only for its browser-like client
         with app.client() as browser:
-            page = browser.get("/")
-            assert page.status_code == HTTPStatus.OK
-            browser.post(
-                "/",
-                data={"email": "ship@example.com", "csrfmiddlewaretoken": csrf_token_in(page.text)},
-            )
-            link = link_in(mailbox.wait_for(1)[0])
-            confirm = browser.get(path_of(link), follow_redirects=True)
-            signed_in = browser.post(
-                "/link/",
-                data={
-                    "sesame": link.split("sesame=")[1],
-                    "csrfmiddlewaretoken": csrf_token_in(confirm.text),
-                },
-                follow_redirects=True,
-            )
+            assert browser.get("/").status_code == HTTPStatus.OK
+            ask_for_a_link(browser, "ship@example.com")
+            confirm_the_link(browser, link_in(mailbox.wait_for(1)[0]))
+            signed_in = browser.get("/dashboard/")
             stylesheet = re.search(r'href="(/static/css/site\.[0-9a-f]+\.css)"', signed_in.text)
             css = browser.get(stylesheet.group(1), headers={"Accept-Encoding": "br"})
         assert "Hello, ship@example.com" in signed_in.text

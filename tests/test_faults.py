@@ -12,8 +12,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import app_environment, csrf_token_in, link_in, path_of
+from tests.conftest import app_environment, link_in
 from tests.environment import redis_server
+from tests.flows import ask_for_a_link, confirm_the_link
 from tests.servers import ROOT, AppServer, PostgresServer, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,17 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def signed_in_browser(app: AppServer, mailbox, address: str) -> httpx.Client:
     browser = app.client()
-    page = browser.get("/")
-    browser.post("/", data={"email": address, "csrfmiddlewaretoken": csrf_token_in(page.text)})
-    link = link_in(mailbox.message_to(address))
-    confirm = browser.get(path_of(link), follow_redirects=True)
-    browser.post(
-        "/link/",
-        data={
-            "sesame": link.split("sesame=")[1],
-            "csrfmiddlewaretoken": csrf_token_in(confirm.text),
-        },
-    )
+    ask_for_a_link(browser, address)
+    confirm_the_link(browser, link_in(mailbox.message_to(address)))
     assert browser.get("/dashboard/").status_code == HTTPStatus.OK
     return browser
 
@@ -107,14 +99,7 @@ def test_a_stalled_mail_server_gets_a_clear_answer_and_holds_no_worker(live_app,
 
     def ask(number: int) -> httpx.Response:
         with live_app.client() as browser:
-            page = browser.get("/")
-            return browser.post(
-                "/",
-                data={
-                    "email": f"p{number}@example.com",
-                    "csrfmiddlewaretoken": csrf_token_in(page.text),
-                },
-            )
+            return ask_for_a_link(browser, f"p{number}@example.com")
 
     answers: list[httpx.Response] = []
     threads = [threading.Thread(target=lambda n=n: answers.append(ask(n))) for n in range(4)]

@@ -11,13 +11,13 @@ from django.contrib.sessions.models import Session
 
 from accounts.models import User
 from tests.conftest import app_environment, csrf_token_in, link_in, path_of
+from tests.flows import ask_for_a_link
 from tests.servers import AppServer, free_port
 
 
 def request_link_through(app, mailbox, address: str) -> str:
     with app.client() as browser:
-        page = browser.get("/")
-        browser.post("/", data={"email": address, "csrfmiddlewaretoken": csrf_token_in(page.text)})
+        ask_for_a_link(browser, address)
     return link_in(mailbox.wait_for(1)[0])
 
 

@@ -11,7 +11,8 @@ from http import HTTPStatus
 import httpx
 import pytest
 
-from tests.conftest import csrf_token_in, link_in, path_of
+from tests.conftest import link_in
+from tests.flows import ask_for_a_link, confirm_the_link
 from tests.servers import ROOT, free_port
 from tests.test_scale_out import RoundRobin, machine
 
@@ -55,11 +56,7 @@ def test_many_people_signing_in_at_once(request, two_machines, mailbox):
             with two_machines[0].client() as browser:  # a new person: no cookies yet
                 browser.event_hooks["response"].append(note)
                 try:
-                    page = browser.get(f"{proxy.origin()}/")
-                    asked = browser.post(
-                        f"{proxy.origin()}/",
-                        data={"email": address, "csrfmiddlewaretoken": csrf_token_in(page.text)},
-                    )
+                    asked = ask_for_a_link(browser, address, proxy.origin)
                     if asked.status_code != HTTPStatus.FOUND:
                         with lock:
                             problems.append(f"link request for {address}: {asked.status_code}")
@@ -67,15 +64,7 @@ def test_many_people_signing_in_at_once(request, two_machines, mailbox):
                     with lock:
                         accepted.append(address)
                     link = link_in(mailbox.message_to(address, timeout=60))
-                    stashed = browser.get(proxy.origin() + path_of(link))
-                    confirm = browser.get(proxy.origin() + stashed.headers["Location"])
-                    signed_in = browser.post(
-                        f"{proxy.origin()}/link/",
-                        data={
-                            "sesame": link.split("sesame=")[1],
-                            "csrfmiddlewaretoken": csrf_token_in(confirm.text),
-                        },
-                    )
+                    signed_in = confirm_the_link(browser, link, proxy.origin)
                     dashboard = browser.get(f"{proxy.origin()}/dashboard/")
                     if signed_in.status_code == HTTPStatus.FOUND and address in dashboard.text:
                         with lock:

@@ -13,6 +13,7 @@ from django.contrib.sessions.models import Session
 
 from accounts.models import User
 from tests.conftest import app_environment, csrf_token_in, link_in, path_of
+from tests.flows import ask_for_a_link, confirm_the_link
 from tests.servers import AppServer, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,26 +38,11 @@ def machines():
 
 
 def sign_in(browser: httpx.Client, mailbox, address: str, ask, confirm=None) -> httpx.Response:
-    """The whole flow. `ask` and `confirm` give the origin that serves each request of each half:
-    a machine's origin, or a callable that picks one per request as a load balancer would."""
-    ask_at = ask if callable(ask) else lambda: ask
-    confirm = confirm or ask
-    confirm_at = confirm if callable(confirm) else lambda: confirm
-    page = browser.get(f"{ask_at()}/")
-    browser.post(
-        f"{ask_at()}/", data={"email": address, "csrfmiddlewaretoken": csrf_token_in(page.text)}
-    )
+    """The whole flow; `ask` and `confirm` pick the machines (see tests/flows.py)."""
+    ask_for_a_link(browser, address, ask)
     link = link_in(mailbox.message_to(address))
     assert link.startswith(SITE_URL)
-    stashed = browser.get(confirm_at() + path_of(link))
-    confirm_page = browser.get(confirm_at() + stashed.headers["Location"])
-    return browser.post(
-        f"{confirm_at()}/link/",
-        data={
-            "sesame": link.split("sesame=")[1],
-            "csrfmiddlewaretoken": csrf_token_in(confirm_page.text),
-        },
-    )
+    return confirm_the_link(browser, link, confirm or ask)
 
 
 def test_a_link_asked_for_on_one_machine_signs_in_on_the_other(machines, mailbox):
@@ -114,19 +100,12 @@ def test_a_stopped_machine_finishes_the_requests_it_had_accepted(machines, mailb
     stopping, _ = machines
     mailbox.delay = 1.5  # a slow mail server keeps these requests inside the app
 
-    def ask_for_a_link(number: int) -> httpx.Response:
+    def ask(number: int) -> httpx.Response:
         with stopping.client() as browser:
-            page = browser.get("/")
-            return browser.post(
-                "/",
-                data={
-                    "email": f"p{number}@example.com",
-                    "csrfmiddlewaretoken": csrf_token_in(page.text),
-                },
-            )
+            return ask_for_a_link(browser, f"p{number}@example.com")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        asked = [pool.submit(ask_for_a_link, n) for n in range(4)]
+        asked = [pool.submit(ask, n) for n in range(4)]
         time.sleep(0.7)  # all four are now waiting on the mail server
         stopping.stop()  # SIGTERM, as fly sends it: gunicorn finishes them, then exits
         responses = [future.result() for future in asked]
