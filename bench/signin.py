@@ -70,9 +70,9 @@ class Browser:
                 text = response.read().decode()
                 break
             except (http.client.RemoteDisconnected, ConnectionError):
-                # A kept-alive connection the server closed; GETs and first tries only.
+                # A kept-alive connection the server closed: retry a GET once, never a POST.
                 self.connection.close()
-                if attempt:
+                if attempt or method != "GET":
                     raise
         for header in response.headers.get_all("Set-Cookie") or []:
             for name, morsel in SimpleCookie(header).items():
