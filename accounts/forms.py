@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import normalize_email_address
+from accounts.addresses import InvalidAddress, canonical_address
 
 
 def reject_control_characters(value: str) -> None:
@@ -18,13 +18,14 @@ def reject_control_characters(value: str) -> None:
 
 
 class LoginLinkForm(forms.Form):
-    email = forms.EmailField(
+    # A CharField: canonical_address() is the one judge of what an address is (it is stricter
+    # than Django's EmailValidator and knows IDNA 2008); the widget is still type="email".
+    email = forms.CharField(
         label=_("Email address"),
         max_length=254,
         validators=[reject_control_characters],
         error_messages={
             "required": _("Enter your email address."),
-            "invalid": _("Enter an email address like name@example.com."),
             "max_length": _(
                 "That address is too long: an email address has at most 254 characters."
             ),
@@ -34,7 +35,19 @@ class LoginLinkForm(forms.Form):
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean_email(self) -> str:
-        return normalize_email_address(self.cleaned_data["email"])
+        typed = self.cleaned_data["email"]
+        try:
+            return canonical_address(typed)
+        except InvalidAddress as problem:
+            if "@" not in typed:
+                raise ValidationError(
+                    _("Enter an email address like name@example.com."), code="invalid"
+                ) from None
+            raise ValidationError(
+                _("We cannot send email to this address. %(reason)s"),
+                code="invalid",
+                params={"reason": problem},
+            ) from None
 
 
 class ConfirmLinkForm(forms.Form):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from sesame.utils import get_query_string, get_user
 
+from accounts.addresses import display_address
 from accounts.models import User
 
 # A token made for signing in is useless anywhere else, and tokens made elsewhere are useless here.
@@ -67,7 +68,7 @@ def build_login_link(user: User, next_url: str = "") -> str:
 def send_login_email(address: str, user: User | None, next_url: str = "") -> None:
     """Mail the link, or, when there is no account to sign in to, a note saying so."""
     context = {
-        "address": address,
+        "address": display_address(address),
         "site_url": settings.SITE_URL,
         "site_host": settings.SITE_HOST,
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),

@@ -1,14 +1,13 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-
-def normalize_email_address(address: str) -> str:
-    """The one spelling of an address we store, compare and rate-limit on."""
-    return address.strip().lower()
+from accounts.addresses import InvalidAddress, canonical_address, display_address
 
 
 class UserManager(BaseUserManager):
@@ -17,7 +16,7 @@ class UserManager(BaseUserManager):
     def create_user(self, email: str, password: str | None = None, **fields) -> "User":
         if not email:
             raise ValueError("A user needs an email address.")
-        user = self.model(email=normalize_email_address(email), **fields)
+        user = self.model(email=canonical_address(email), **fields)
         # With no password given, the account can only be entered through a login link.
         user.set_password(password)
         user.save(using=self._db)
@@ -29,10 +28,15 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
     def get_by_natural_key(self, email: str) -> "User":
-        return self.get(email=normalize_email_address(email))
+        try:
+            return self.get(email=canonical_address(email))
+        except InvalidAddress:
+            raise self.model.DoesNotExist from None
 
 
 class User(AbstractBaseUser, PermissionsMixin):
+    # Always the canonical spelling (accounts/addresses.py), so this unique index is uniqueness
+    # of the mailbox, whatever case, width or IDNA form it was typed in.
     email = models.EmailField(_("email address"), max_length=254, unique=True)
     is_staff = models.BooleanField(
         _("staff status"),
@@ -56,13 +60,37 @@ class User(AbstractBaseUser, PermissionsMixin):
         verbose_name = _("user")
         verbose_name_plural = _("users")
         constraints = [
-            # Stored addresses are lower-cased already; this guards every other way in.
-            models.UniqueConstraint(Lower("email"), name="user_email_case_insensitive_unique"),
+            # Canonical spellings are lower-case; a write that skipped canonical_address() and
+            # would make "ALICE@…" a second account fails here instead.
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="user_email_lower_case"),
         ]
 
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs) -> None:
+        if self._is_being_deactivated():
+            # django-sesame signs each token over the password hash and Django ties each
+            # session to it (get_session_auth_hash): a new unusable password ends every
+            # outstanding link and session, so activating the account again revives neither.
+            self.set_unusable_password()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "password"}
+        super().save(*args, **kwargs)
+
+    def _is_being_deactivated(self) -> bool:
+        if self.pk is None or self.is_active:
+            return False
+        return User.objects.filter(pk=self.pk, is_active=True).exists()
+
+    @property
+    def display_email(self) -> str:
+        """The address as people should read it, look-alike domains made visible."""
+        return display_address(self.email)
+
     def clean(self) -> None:
         super().clean()
-        self.email = normalize_email_address(self.email)
+        try:
+            self.email = canonical_address(self.email)
+        except InvalidAddress as error:
+            raise ValidationError({"email": str(error)}) from None

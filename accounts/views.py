@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.addresses import display_address
 from accounts.client_ip import client_ip
 from accounts.events import log_event, mask_address
 from accounts.forms import ConfirmLinkForm, LoginLinkForm
@@ -97,7 +98,11 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
     if not address:
         return redirect("sign_in")
     next_url = safe_next_url(request.GET.get("next"))
-    return render(request, "accounts/check_inbox.html", {"address": address, "next_url": next_url})
+    return render(
+        request,
+        "accounts/check_inbox.html",
+        {"address": display_address(address), "next_url": next_url},
+    )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import idna
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -71,7 +72,10 @@ LOGIN_LINK_MAX_AGE = env_int("LOGIN_LINK_MAX_AGE", 600)
 RATE_LIMIT_PER_ADDRESS = env_rate("RATE_LIMIT_PER_ADDRESS", "3/15m")
 RATE_LIMIT_PER_IP = env_rate("RATE_LIMIT_PER_IP", "30/15m")
 SIGNUP_POLICY = os.environ.get("SIGNUP_POLICY", "open").strip().lower()
-SIGNUP_EMAIL_DOMAINS = [domain.lower() for domain in env_list("SIGNUP_EMAIL_DOMAINS")]
+# Compared with the ASCII form of an address's domain (accounts/addresses.py), so "faß.de" works.
+SIGNUP_EMAIL_DOMAINS = [
+    idna.encode(domain, uts46=True).decode() for domain in env_list("SIGNUP_EMAIL_DOMAINS")
+]
 TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "").strip()
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 60 * 60 * 24)
 SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 60 * 60 * 24 * 14)
