@@ -54,4 +54,5 @@ class ConfirmLinkForm(forms.Form):
     """The token from the emailed link, and where to go afterwards."""
 
     sesame = forms.CharField(max_length=200, widget=forms.HiddenInput)
-    next = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Sealed to the token (accounts/redirects.py): opened, and checked again, after the claim.
+    next = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)

@@ -13,10 +13,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
-from sesame.utils import get_query_string, get_user
+from sesame.utils import get_token, get_user
 
 from accounts.addresses import display_address
 from accounts.models import User
+from accounts.redirects import seal_next_url
 
 # A token made for signing in is useless anywhere else, and tokens made elsewhere are useless here.
 LOGIN_SCOPE = "accounts:login"
@@ -59,10 +60,11 @@ def signup_allowed(address: str) -> bool:
 
 def build_login_link(user: User, next_url: str = "") -> str:
     """The absolute link to the confirm page, on SITE_URL, never on the request's Host."""
-    query = get_query_string(user, scope=LOGIN_SCOPE)
+    token = get_token(user, scope=LOGIN_SCOPE)
+    query = {"sesame": token}
     if next_url:
-        query += "&" + urlencode({"next": next_url})
-    return settings.SITE_URL + reverse("confirm_link") + query
+        query["next"] = seal_next_url(next_url, token)
+    return settings.SITE_URL + reverse("confirm_link") + "?" + urlencode(query)
 
 
 def send_login_email(address: str, user: User | None, next_url: str = "") -> None:

@@ -1,16 +1,69 @@
+"""Where a person goes after signing in (`next`), and why it can never sign anyone in again."""
+
+from urllib.parse import unquote, urlsplit
+
 from django.conf import settings
+from django.core import signing
+from django.urls import Resolver404, resolve
 from django.utils.http import url_has_allowed_host_and_scheme
+
+# Query parameters that carry a credential. A `next` holding one is how an attacker chains a
+# genuine sign-in into a second one, into the attacker's account (login CSRF).
+CREDENTIAL_PARAMETERS = ("sesame",)
+# Pages that spend a credential: no `next` may lead there, with or without one.
+SIGN_IN_VIEWS = {"confirm_link"}
 
 
 def safe_next_url(value: str | None) -> str:
-    """The ?next= target if it stays on this site, else an empty string.
+    """The ?next= target if it stays on this site and signs nobody in, else an empty string.
 
     Django's own check refuses other hosts, //evil.example, /\\evil.example and javascript: URLs.
     """
-    if value and url_has_allowed_host_and_scheme(
-        value,
-        allowed_hosts={settings.SITE_HOST},
-        require_https=settings.SITE_URL.startswith("https://"),
+    if (
+        value
+        and url_has_allowed_host_and_scheme(
+            value,
+            allowed_hosts={settings.SITE_HOST},
+            require_https=settings.SITE_URL.startswith("https://"),
+        )
+        and not _leads_to_a_sign_in(value)
     ):
         return value
     return ""
+
+
+def _leads_to_a_sign_in(value: str) -> bool:
+    decoded = value
+    for _ in range(3):  # %2573 is %73 is "s": look through nested percent-encoding.
+        decoded = unquote(decoded)
+    if any(name in decoded.lower() for name in CREDENTIAL_PARAMETERS):
+        return True
+    path = urlsplit(decoded).path
+    # "/link" also reaches the link view (see accounts/urls.py).
+    for candidate in {path, path.rstrip("/") + "/"}:
+        try:
+            if resolve(candidate).url_name in SIGN_IN_VIEWS:
+                return True
+        except Resolver404:
+            pass
+    return False
+
+
+def _signer(token: str) -> signing.Signer:
+    # The token is part of the key: a sealed `next` opens only beside the link it was sent with.
+    return signing.Signer(salt=f"accounts.next:{token}")
+
+
+def seal_next_url(next_url: str, token: str) -> str:
+    """`next` as it travels inside a sign-in link: tied to that link's token, tamper-proof."""
+    return _signer(token).sign(next_url) if next_url else ""
+
+
+def open_next_url(sealed: str, token: str) -> str:
+    """The `next` sealed with this token, if it was, and still safe; else an empty string."""
+    if not sealed:
+        return ""
+    try:
+        return safe_next_url(_signer(token).unsign(sealed))
+    except signing.BadSignature:
+        return ""

@@ -33,7 +33,7 @@ from accounts.rate_limits import (
     check_client_limit,
     limits_are_checkable,
 )
-from accounts.redirects import safe_next_url
+from accounts.redirects import open_next_url, safe_next_url
 from accounts.session_lifetime import start_session_clock
 
 LINK_PROBLEM_STATUS = {
@@ -141,14 +141,16 @@ def _stash_token(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         raise LinkProblem("invalid")
     check_login_link(form.cleaned_data["sesame"])
-    next_url = safe_next_url(form.cleaned_data["next"])
-    query = "?" + urlencode({"next": next_url}) if next_url else ""
+    # The sealed `next` is opened only on the POST, beside the token it was sealed with.
+    sealed_next = form.cleaned_data["next"]
+    query = "?" + urlencode({"next": sealed_next}) if sealed_next else ""
     response = HttpResponseRedirect(reverse("confirm_link") + query)
     response.status_code = HTTPStatus.SEE_OTHER
+    # No max_age: the cookie ends with the browser session, so a link opened but never
+    # confirmed on a shared computer does not outlive the browser.
     response.set_cookie(
         settings.LOGIN_LINK_COOKIE_NAME,
         form.cleaned_data["sesame"],
-        max_age=settings.LOGIN_LINK_MAX_AGE,
         secure=settings.SESSION_COOKIE_SECURE,
         httponly=True,
         samesite="Lax",
@@ -160,24 +162,36 @@ def _stash_token(request: HttpRequest) -> HttpResponse:
 
 def _show_confirm_page(request: HttpRequest) -> HttpResponse:
     token = request.COOKIES.get(settings.LOGIN_LINK_COOKIE_NAME, "")
-    form = ConfirmLinkForm({"sesame": token, "next": safe_next_url(request.GET.get("next"))})
+    form = ConfirmLinkForm({"sesame": token, "next": request.GET.get("next", "")})
     if not form.is_valid():
         raise LinkProblem("invalid")
     user = check_login_link(form.cleaned_data["sesame"])
-    return render(request, "accounts/confirm.html", {"form": form, "user": user})
+    # Whoever reaches this page should see what pressing the button changes: a link planted
+    # by another site, or forwarded by someone, names an account this browser did not ask for.
+    signed_in_as = request.user if request.user.is_authenticated else None
+    asked_for = request.session.get("login_address")
+    context = {
+        "form": form,
+        "user": user,
+        "switching_from": signed_in_as if signed_in_as and signed_in_as.pk != user.pk else None,
+        "asked_here": asked_for == user.email,
+        "asked_for": display_address(asked_for) if asked_for else "",
+    }
+    return render(request, "accounts/confirm.html", context)
 
 
 def _claim(request: HttpRequest) -> HttpResponse:
     form = ConfirmLinkForm(request.POST)
     if not form.is_valid():
         raise LinkProblem("invalid")
-    user = claim_login_link(form.cleaned_data["sesame"])
+    token = form.cleaned_data["sesame"]
+    user = claim_login_link(token)
     previous_sign_in = user.last_login
     login(request, user)
     start_session_clock(request)
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
     log_event("signed_in", user=user.pk, ip=client_ip(request))
-    response = redirect(safe_next_url(form.cleaned_data["next"]) or "dashboard")
+    response = redirect(open_next_url(form.cleaned_data["next"], token) or "dashboard")
     response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
     return response
 

@@ -76,8 +76,8 @@ def test_staff_reach_the_admin_through_the_same_link(client, mailbox):
     client.post("/", {"email": "boss@example.com", "next": "/admin/"})
     link = link_in(mailbox.wait_for(1)[0])
     client.get(path_of(link), follow=True)
-    token = parse_qs(urlsplit(link).query)["sesame"][0]
-    signed_in = client.post("/link/", {"sesame": token, "next": "/admin/"})
+    query = parse_qs(urlsplit(link).query)
+    signed_in = client.post("/link/", {"sesame": query["sesame"][0], "next": query["next"][0]})
     admin = client.get(signed_in["Location"])
 
     assert signed_in["Location"] == "/admin/"
