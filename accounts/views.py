@@ -35,6 +35,7 @@ from accounts.rate_limits import (
 )
 from accounts.redirects import open_next_url, safe_next_url
 from accounts.session_lifetime import start_session_clock
+from accounts.session_pruning import prune_expired_sessions_now_and_then
 
 LINK_PROBLEM_STATUS = {
     "invalid": HTTPStatus.BAD_REQUEST,
@@ -189,6 +190,7 @@ def _claim(request: HttpRequest) -> HttpResponse:
     previous_sign_in = user.last_login
     login(request, user)
     start_session_clock(request)
+    prune_expired_sessions_now_and_then()
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
     log_event("signed_in", user=user.pk, ip=client_ip(request))
     response = redirect(open_next_url(form.cleaned_data["next"], token) or "dashboard")

@@ -54,6 +54,8 @@ def env_rate(name: str, default: str) -> str:
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Old keys, newest first, still accepted for sessions and links while a rotation settles.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
@@ -79,6 +81,7 @@ SIGNUP_EMAIL_DOMAINS = [
 TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "").strip()
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 60 * 60 * 24)
 SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 60 * 60 * 24 * 14)
+SESSION_PRUNE_INTERVAL = env_int("SESSION_PRUNE_INTERVAL", 60 * 60)
 
 # --- Checks on the environment -----------------------------------------------------------------
 
@@ -125,6 +128,7 @@ MIDDLEWARE = [
     "config.health.health_check_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "accounts.caching.private_pages_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,19 +189,13 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "OPTIONS": redis_options,
         },
-        # Sessions sit in front of the database; if Redis is down they fall through to it, so
-        # a Redis restart signs nobody out.
-        "sessions": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {**redis_options, "IGNORE_EXCEPTIONS": True},
-        },
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-    SESSION_CACHE_ALIAS = "sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions live in the database only. A Redis copy in front (cached_db) outlived its row when
+# sign-out met a Redis blip, and the old cookie worked again; a session read by primary key
+# costs about what the Redis round trip did, and signed-in people never depend on Redis.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Sign-in -----------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ PRODUCTION = {
 }
 VARIABLES = {
     "SECRET_KEY", "SITE_URL", "DATABASE_URL", "REDIS_URL", "EMAIL_HOST", "EMAIL_PORT",
-    "EMAIL_USE_TLS", "EMAIL_TIMEOUT", "DEBUG", "DJANGO_SETTINGS_MODULE",
+    "EMAIL_USE_TLS", "EMAIL_TIMEOUT", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECRET_KEY_FALLBACKS",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
 }  # fmt: skip
 
@@ -83,9 +83,9 @@ def test_embedded_defaults_need_no_server():
     assert "console" in setting("MAILERS['default']['BACKEND']", DEBUG="1")
 
 
-def test_production_uses_redis_for_cache_and_sessions_in_front_of_the_database():
+def test_production_uses_redis_for_limits_and_the_database_for_sessions():
     assert "django_redis" in setting("CACHES['default']['BACKEND']", **PRODUCTION)
-    assert setting("SESSION_ENGINE", **PRODUCTION) == "django.contrib.sessions.backends.cached_db"
+    assert setting("SESSION_ENGINE", **PRODUCTION) == "django.contrib.sessions.backends.db"
     assert setting("DATABASES['default']['ENGINE']", **PRODUCTION).endswith("postgresql")
     assert setting("DATABASES['default']['CONN_HEALTH_CHECKS']", **PRODUCTION) == "True"
     assert setting("CSRF_TRUSTED_ORIGINS", **PRODUCTION) == "['https://login.example.com']"
@@ -100,3 +100,9 @@ def test_links_are_django_sesame_v2_one_time_scoped_and_short_lived():
     assert setting("SESAME_ONE_TIME", **PRODUCTION) == "True"
     assert setting("SESAME_MAX_AGE", **PRODUCTION) == "600"
     assert setting("SESAME_MAX_AGE", **PRODUCTION, LOGIN_LINK_MAX_AGE="300") == "300"
+
+
+def test_old_secret_keys_can_be_kept_while_a_rotation_settles():
+    fallbacks = setting("SECRET_KEY_FALLBACKS", **PRODUCTION, SECRET_KEY_FALLBACKS="old-1, old-2")
+    assert fallbacks == "['old-1', 'old-2']"
+    assert setting("SECRET_KEY_FALLBACKS", **PRODUCTION) == "[]"

@@ -1,0 +1,135 @@
+"""The attack review's low findings, each reproduced and now refused."""
+
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import User
+from tests.conftest import link_in, path_of
+from tests.environment import redis_server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def browser() -> Client:
+    return Client(headers={"X-Forwarded-Proto": "https"})
+
+
+def signed_in_browser(mailbox, address: str) -> Client:
+    client = browser()
+    client.post("/", {"email": address})
+    link = link_in(mailbox.message_to(address))
+    mailbox.clear()
+    client.get(path_of(link))
+    token = link.split("sesame=")[1]
+    assert client.post("/link/", {"sesame": token})["Location"] == "/dashboard/"
+    return client
+
+
+def test_sign_out_holds_through_a_redis_blip(mailbox, alice):
+    client = signed_in_browser(mailbox, "alice@example.com")
+    stolen_cookie = client.cookies["__Host-sessionid"].value
+
+    redis_server.stop()
+    try:
+        signed_out = client.post("/sign-out/")
+    finally:
+        redis_server.start()
+    replayed = browser()
+    replayed.cookies["__Host-sessionid"] = stolen_cookie
+
+    assert signed_out.status_code == HTTPStatus.FOUND
+    assert replayed.get("/dashboard/")["Location"].startswith("/?next=")
+
+
+def test_reactivating_an_account_revives_neither_its_links_nor_its_sessions(mailbox, alice):
+    client = signed_in_browser(mailbox, "alice@example.com")
+    other = browser()
+    other.post("/", {"email": "alice@example.com"})
+    outstanding = link_in(mailbox.message_to("alice@example.com"))
+
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    alice.is_active = True
+    alice.save(update_fields=["is_active"])
+
+    assert client.get("/dashboard/").status_code == HTTPStatus.FOUND
+    assert other.get(path_of(outstanding)).status_code == HTTPStatus.BAD_REQUEST
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/check-inbox/", "/admin/", "/link/", "/"])
+def test_no_page_that_may_show_an_address_can_be_cached(mailbox, path):
+    User.objects.create_superuser("boss@example.com")
+    client = signed_in_browser(mailbox, "boss@example.com")
+    client.post("/", {"email": "boss@example.com"})  # so that check-inbox has an address
+
+    response = client.get(path)
+
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-store"} <= cache_control
+
+
+def test_a_link_without_the_trailing_slash_is_not_a_cacheable_redirect_with_the_token(
+    mailbox, alice
+):
+    client = browser()
+    client.post("/", {"email": "alice@example.com"})
+    token = link_in(mailbox.message_to("alice@example.com")).split("sesame=")[1]
+
+    response = client.get(f"/link?sesame={token}")
+
+    assert response.status_code == HTTPStatus.SEE_OTHER
+    assert response["Location"] == "/link/"
+    assert token not in response["Location"]
+    assert "no-store" in response["Cache-Control"]
+    assert client.get("/link/").status_code == HTTPStatus.OK
+
+
+def test_the_link_cookie_is_cleared_whatever_the_outcome(mailbox, alice):
+    client = browser()
+    client.post("/", {"email": "alice@example.com"})
+    token = link_in(mailbox.message_to("alice@example.com")).split("sesame=")[1]
+    client.get(f"/link/?sesame={token}")
+    User.objects.filter(pk=alice.pk).update(last_login=timezone.now())  # the link is now spent
+
+    refused = client.get("/link/")
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert refused.cookies["__Host-sign-in-link"].value == ""
+
+
+def test_an_old_secret_key_in_the_fallbacks_keeps_sessions_and_links_alive(
+    mailbox, alice, settings
+):
+    client = signed_in_browser(mailbox, "alice@example.com")
+    other = browser()
+    other.post("/", {"email": "alice@example.com"})
+    link = link_in(mailbox.message_to("alice@example.com"))
+
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-brand-new-secret-key-after-rotation-0123456789-abcdefghijklmn"
+
+    assert client.get("/dashboard/").status_code == HTTPStatus.OK
+    assert other.get(path_of(link)).status_code == HTTPStatus.SEE_OTHER
+
+
+def test_expired_sessions_are_pruned_by_the_next_sign_in_of_the_hour(mailbox, alice):
+    stale = SessionStore()
+    stale.set_expiry(timezone.now() - timedelta(days=1))
+    stale.create()
+    assert Session.objects.filter(pk=stale.session_key).exists()
+
+    signed_in_browser(mailbox, "alice@example.com")
+    assert not Session.objects.filter(pk=stale.session_key).exists()
+
+    # At most once an hour: a second stale row waits for the next hour's first sign-in.
+    later = SessionStore()
+    later.set_expiry(timezone.now() - timedelta(days=1))
+    later.create()
+    signed_in_browser(mailbox, "alice@example.com")
+    assert Session.objects.filter(pk=later.session_key).exists()
