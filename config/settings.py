@@ -82,6 +82,9 @@ TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "").strip()
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 60 * 60 * 24)
 SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 60 * 60 * 24 * 14)
 SESSION_PRUNE_INTERVAL = env_int("SESSION_PRUNE_INTERVAL", 60 * 60)
+# Seconds a query, or a connection attempt, may take before the request gives up with a 503.
+# 0 lifts the limit: the release command does, so long migrations can finish.
+DATABASE_TIMEOUT = env_int("DATABASE_TIMEOUT", 2)
 
 # --- Checks on the environment -----------------------------------------------------------------
 
@@ -163,8 +166,26 @@ DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # A database that does not answer must fail a request, not hang a worker.
-    DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
+    # A database that does not answer, or answers slowly, must fail a request within a few
+    # seconds, not hang a worker: see config/postgres/base.py for the frozen-server case.
+    DATABASES["default"]["ENGINE"] = "config.postgres"
+    limits = {
+        # TCP keepalives and tcp_user_timeout notice a database host that vanished.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,
+    }
+    if DATABASE_TIMEOUT:
+        limits["connect_timeout"] = max(2, DATABASE_TIMEOUT)  # libpq's minimum is 2 s
+        # The server ends a slow statement itself, and a transaction left open by a stuck
+        # worker, so neither holds locks for long.
+        limits["options"] = (
+            f"-c statement_timeout={DATABASE_TIMEOUT * 1000} "
+            f"-c idle_in_transaction_session_timeout={DATABASE_TIMEOUT * 5000}"
+        )
+    DATABASES["default"]["OPTIONS"] = {**limits, **DATABASES["default"].get("OPTIONS", {})}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several gunicorn threads share one file: wait for the lock instead of failing, and take
     # the write lock at the start of a transaction so that it cannot deadlock halfway through.

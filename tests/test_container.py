@@ -193,8 +193,18 @@ def test_fly_checks_the_health_path_the_app_answers():
     assert check["method"] == "GET"
 
 
-def test_fly_migrates_before_each_release():
-    assert FLY["deploy"]["release_command"] == "python manage.py migrate --noinput"
+def test_fly_migrates_before_each_release_without_the_request_time_limits():
+    command = shlex.split(FLY["deploy"]["release_command"])
+    assignments = dict(word.split("=", 1) for word in command if "=" in word)
+    assert command[0] == "env" and command[-4:] == ["python", "manage.py", "migrate", "--noinput"]
+
+    env = {**os.environ, **assignments, "SECRET_KEY": "x" * 50, "DATABASE_URL": "postgres://db/app"}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    options = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "statement_timeout" not in options and "connect_timeout" not in options
 
 
 def test_fly_stops_machines_the_way_gunicorn_finishes_requests():

@@ -2,11 +2,13 @@
 restarted. People get a clear page, never a 500 or a hung worker, and it heals without restart."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from http import HTTPStatus
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -130,9 +132,10 @@ def own_database():
     server.stop()
 
 
-def test_postgresql_restarted_during_traffic_fails_cleanly_and_heals(own_database, mailbox):
+def app_on(database: PostgresServer) -> AppServer:
+    """Our app on gunicorn, on a database of its own, migrated."""
     port = free_port()
-    env = app_environment(port, DATABASE_URL=own_database.url)
+    env = app_environment(port, DATABASE_URL=database.url)
     test_only = ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
     migrate_env = {k: v for k, v in os.environ.items() if k not in test_only} | env
     subprocess.run(
@@ -141,7 +144,11 @@ def test_postgresql_restarted_during_traffic_fails_cleanly_and_heals(own_databas
         env=migrate_env,
         check=True,
     )
-    app = AppServer(env, port=port).start()
+    return AppServer(env, port=port).start()
+
+
+def test_postgresql_restarted_during_traffic_fails_cleanly_and_heals(own_database, mailbox):
+    app = app_on(own_database)
     try:
         alice = signed_in_browser(app, mailbox, "alice@example.com")
         bob = signed_in_browser(app, mailbox, "bob@example.com")
@@ -162,3 +169,46 @@ def test_postgresql_restarted_during_traffic_fails_cleanly_and_heals(own_databas
     assert HTTPStatus.INTERNAL_SERVER_ERROR not in statuses
     assert statuses <= {HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE}, statuses
     assert "Traceback" not in down.text
+
+
+def postgres_processes(server: PostgresServer) -> list[int]:
+    """The postmaster and every backend it forked: a whole frozen server, not just its door."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == server.process.pid:
+            children.append(int(stat.parent.name))
+    return [server.process.pid, *children]
+
+
+def test_a_frozen_database_fails_requests_fast_and_heals(own_database, mailbox):
+    app = app_on(own_database)
+    try:
+        alice = signed_in_browser(app, mailbox, "alice@example.com")
+        checker = httpx.Client(base_url=app.origin, timeout=30)
+        frozen = postgres_processes(own_database)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)  # paused, not stopped: connections stay open, silent
+        try:
+            answers = {}
+            for name, ask in (
+                ("dashboard", lambda: alice.get("/dashboard/")),
+                ("health", lambda: checker.get("/healthz")),
+                ("dashboard again", lambda: alice.get("/dashboard/")),
+            ):
+                started = time.monotonic()
+                answers[name] = (ask(), time.monotonic() - started)
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        wait_until(lambda: alice.get("/dashboard/").status_code == HTTPStatus.OK, 10)
+    finally:
+        app.stop()
+
+    for name, (response, elapsed) in answers.items():
+        assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE, name
+        assert elapsed < 5, (name, elapsed)
+    assert "We will be right back" in answers["dashboard"][0].text
