@@ -86,7 +86,9 @@ def test_embedded_defaults_need_no_server():
 def test_production_uses_redis_for_limits_and_the_database_for_sessions():
     assert "django_redis" in setting("CACHES['default']['BACKEND']", **PRODUCTION)
     assert setting("SESSION_ENGINE", **PRODUCTION) == "django.contrib.sessions.backends.db"
-    assert setting("DATABASES['default']['ENGINE']", **PRODUCTION).endswith("postgresql")
+    # Django's PostgreSQL backend with a deadline on every wait (config/postgres/base.py).
+    assert setting("DATABASES['default']['ENGINE']", **PRODUCTION) == "config.postgres"
+    assert "statement_timeout=2000" in setting("DATABASES['default']['OPTIONS']", **PRODUCTION)
     assert setting("DATABASES['default']['CONN_HEALTH_CHECKS']", **PRODUCTION) == "True"
     assert setting("CSRF_TRUSTED_ORIGINS", **PRODUCTION) == "['https://login.example.com']"
     assert setting("ALLOWED_HOSTS", **PRODUCTION) == "['login.example.com']"
