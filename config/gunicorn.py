@@ -4,7 +4,12 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104 - inside the container
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+# gthread, except that requests are read whole before a thread takes them: slow clients cost a
+# socket, not a thread (config/workers.py).
+worker_class = "config.workers.BufferingThreadWorker"
+# Open connections per worker, most of them waiting or still being read; fly.toml's hard_limit
+# stays below workers x this.
+worker_connections = 1000
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # The heartbeat file lives in memory: a slow container disk must not make workers look dead.
 worker_tmp_dir = "/dev/shm"  # noqa: S108 - a tmpfs, as gunicorn's docs advise
