@@ -30,3 +30,10 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 # gunicorn's runtime control socket is not used here; without it, several instances can share a
 # machine (as the tests do) and the app user needs no writable home directory.
 control_socket_disable = True
+
+
+def on_starting(server) -> None:
+    """gunicorn's own error log quotes malformed request lines: never their query strings."""
+    from config.log_redaction import RedactQueryStrings
+
+    server.log.error_log.addFilter(RedactQueryStrings())

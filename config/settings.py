@@ -325,8 +325,15 @@ LOGGING = {
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {
+        "redact_query_strings": {"()": "config.log_redaction.RedactQueryStrings"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "line"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["redact_query_strings"],
+        },
     },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {

@@ -6,14 +6,18 @@ every 2 seconds. Now a slow connection costs a socket, not one of the 8 threads.
 
 import select
 import socket
+import ssl
 import statistics
 import threading
 import time
 from http import HTTPStatus
 
 import pytest
+import trustme
 
 from config.workers import MAX_REQUEST_BYTES, READ_TIMEOUT
+from tests.conftest import app_environment
+from tests.servers import AppServer, free_port
 
 SLOW_CONNECTIONS = 50
 
@@ -96,3 +100,25 @@ def test_oversized_and_malformed_requests_are_refused_before_the_app_and_unlogge
     assert too_large.startswith(b"HTTP/1.1 413 Content Too Large")
     assert malformed.startswith(b"HTTP/1.1 400 Bad Request")
     assert "AAAAsecretAAAA" not in live_app.logs()
+
+
+def test_gunicorns_own_error_log_never_quotes_a_query_string(tmp_path, transactional_db):
+    # gunicorn's stock path (taken for TLS it terminates itself) logs malformed request lines.
+    certificate = trustme.CA().issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certificate.private_key_and_cert_chain_pem.write_to_path(cert)
+    certificate.private_key_pem.write_to_path(key)
+    port = free_port()
+    app = AppServer(app_environment(port), port=port, tls=(str(cert), str(key))).start()
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with context.wrap_socket(connect(app)) as sock:
+            sock.sendall(b"GET /li\x00nk/?sesame=AAAAsecretAAAA HTTP/1.1\r\nHost: x\r\n\r\n")
+            refused = answer_to(sock)
+    finally:
+        app.stop()
+
+    assert refused.startswith(b"HTTP/1.1 400 Bad Request")
+    assert "Invalid HTTP request line" in app.logs()
+    assert "AAAAsecretAAAA" not in app.logs()
