@@ -1,12 +1,26 @@
-"""How often one address, or one client, may ask for a sign-in link (django-ratelimit)."""
+"""How often one address, or one client, may ask for a sign-in link (`limits`, moving window).
 
+A moving window keeps the time of each accepted request, so "3 per 15 minutes" holds for every
+15 minutes, not per fixed window: django-ratelimit's fixed windows let 6 emails through in a
+second across a window boundary. The counters live in Redis, shared by every machine.
+"""
+
+import functools
 import math
+import re
+import time
 
 from django.conf import settings
-from django.core.cache import caches
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
+
+from accounts.client_ip import client_ip
+
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 60 * 60, "d": 24 * 60 * 60}
 
 
 class RateLimited(Exception):
@@ -16,42 +30,58 @@ class RateLimited(Exception):
 
 
 class LimitsUnavailable(Exception):
-    """The cache holding the counters cannot be reached, so nothing may be sent."""
+    """The store holding the counters cannot be reached, so nothing may be sent."""
 
 
 def check_client_limit(request: HttpRequest) -> None:
     """Count this request against its client IP; raise RateLimited past the limit."""
-    _count(request, group="login-link:ip", key="ip", rate=settings.RATE_LIMIT_PER_IP)
+    _count(rate(settings.RATE_LIMIT_PER_IP), "login-link:ip", client_ip(request))
 
 
-def check_address_limit(request: HttpRequest, address: str) -> None:
+def check_address_limit(address: str) -> None:
     """Count one more email to this address; raise RateLimited past the limit."""
-    _count(
-        request,
-        group="login-link:address",
-        key=lambda group, request: address,
-        rate=settings.RATE_LIMIT_PER_ADDRESS,
-    )
+    _count(rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address)
 
 
 def limits_are_checkable() -> bool:
-    """Whether the cache behind the counters answers right now."""
+    """Whether the store behind the counters answers right now."""
     try:
-        caches[settings.RATELIMIT_USE_CACHE].get("accounts:availability")
-    except RedisError:
+        return _limiter().storage.check()
+    except (StorageError, RedisError):
         return False
-    return True
 
 
-def _count(request: HttpRequest, *, group: str, key, rate: str) -> None:
+@functools.cache
+def rate(text: str) -> RateLimitItem:
+    """ "3/15m" (config/settings.py checks the shape) as a `limits` item: 3 per 900 seconds."""
+    count, period = text.split("/")
+    number, unit = re.fullmatch(r"(\d*)([smhd])", period).groups()
+    return RateLimitItemPerSecond(int(count), int(number or 1) * UNIT_SECONDS[unit])
+
+
+@functools.cache
+def _limiter() -> MovingWindowRateLimiter:
+    return MovingWindowRateLimiter(_storage(settings.REDIS_URL))
+
+
+def _storage(redis_url: str) -> Storage:
+    if not redis_url:
+        return MemoryStorage()  # development: one process, nothing to share
+    # Short timeouts: when Redis is gone, the page says so within a second.
+    return RedisStorage(
+        redis_url,
+        key_prefix="latchkey-limits",
+        wrap_exceptions=True,
+        socket_connect_timeout=0.5,
+        socket_timeout=0.5,
+    )
+
+
+def _count(item: RateLimitItem, group: str, key: str) -> None:
     try:
-        usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
-    except RedisError as error:
+        if _limiter().hit(item, group, key):
+            return
+        reset_at, _ = _limiter().get_window_stats(item, group, key)
+    except (StorageError, RedisError) as error:
         raise LimitsUnavailable from error
-    if usage is None:  # RATELIMIT_ENABLE = False
-        return
-    if usage["limit"] == 0:
-        # django-ratelimit's answer when it could not read or write the counter.
-        raise LimitsUnavailable
-    if usage["should_limit"]:
-        raise RateLimited(retry_after=max(1, math.ceil(usage["time_left"])))
+    raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())))

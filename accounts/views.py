@@ -64,7 +64,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             )
         address = form.cleaned_data["email"]
         next_url = safe_next_url(form.cleaned_data["next"])
-        check_address_limit(request, address)
+        check_address_limit(address)
         user = find_or_create_user(address)
         send_login_email(address, user, next_url)
     except RateLimited as limited:

@@ -43,7 +43,7 @@ def env_list(name: str) -> list[str]:
 
 
 def env_rate(name: str, default: str) -> str:
-    # django-ratelimit's syntax: "3/15m" is three per fifteen minutes.
+    # "3/15m" is three per fifteen minutes (accounts/rate_limits.py reads it).
     value = os.environ.get(name, "").strip() or default
     if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", value):
         raise ImproperlyConfigured(f"{name} must look like 3/15m (count/period), not {value!r}.")
@@ -241,8 +241,6 @@ SESAME_SIGNATURE_SIZE = 16
 # A link mailed to an old address must not work once the address changes.
 SESAME_INVALIDATE_ON_EMAIL_CHANGE = True
 
-RATELIMIT_USE_CACHE = "default"
-RATELIMIT_IP_META_KEY = "accounts.client_ip.client_ip"
 
 # ASVS 5.0 V7.3: an idle timeout and an absolute lifetime, both enforced on the server
 # (accounts/session_lifetime.py); the cookie and the stored session expire with the latter.

@@ -1,8 +1,10 @@
 """Someone tries to flood inboxes, probe for accounts or slip bad input past the form."""
 
+from datetime import UTC, datetime
 from http import HTTPStatus
 
 import pytest
+import time_machine
 from django.test import Client
 
 from accounts.models import User
@@ -22,6 +24,24 @@ def test_a_fourth_link_to_one_address_within_15_minutes_is_refused(client, mailb
     assert 0 < int(response["Retry-After"]) <= 15 * 60
     assert b"Try again in" in response.content
     assert len(mailbox.messages) == 3
+
+
+def test_no_more_than_three_emails_reach_an_address_in_any_15_minutes(client, mailbox):
+    # Fixed windows let 6 through in about a second around a window boundary; a moving window
+    # counts the 15 minutes before each request, whatever the clock says.
+    with time_machine.travel(datetime(2026, 11, 28, 14, 59, 58, tzinfo=UTC), tick=False) as clock:
+        for _ in range(3):
+            assert client.post("/", {"email": "alice@example.com"}).status_code == HTTPStatus.FOUND
+            clock.shift(0.5)
+        clock.shift(1)  # past 15:00:00, where a fixed window would start again
+        refused = [client.post("/", {"email": "alice@example.com"}) for _ in range(3)]
+        clock.shift(15 * 60 - 2.5)  # 15 minutes after the first email
+        allowed = client.post("/", {"email": "alice@example.com"})
+
+    assert [r.status_code for r in refused] == [HTTPStatus.TOO_MANY_REQUESTS] * 3
+    assert refused[0]["Retry-After"] == str(15 * 60 - 2)
+    assert allowed.status_code == HTTPStatus.FOUND
+    assert len(mailbox.wait_for(4)) == 4
 
 
 def test_the_address_limit_holds_across_clients(mailbox):
