@@ -1,7 +1,15 @@
-"""GET /healthz: is this machine able to serve? Answered before anything else in the stack.
+"""Is this machine able to serve? Answered before anything else in the stack.
+
+- GET /healthz is what fly.io checks. fly stops routing to a machine whose check fails, so it
+  fails only when the machine cannot serve signed-in people: when the database does not answer.
+  A Redis outage only stops new links (the sign-in page says so); were it to fail this check,
+  it would take every machine out of service at once.
+- GET /healthz/full is for people and monitors: the database, Redis, and whether Redis may
+  evict keys. With an eviction policy, rate-limit counters can vanish under memory pressure,
+  and the limits with them; that is worth a 503 and an alert.
 
 fly.io's checker connects over the private network with the machine's own IP as Host, so this
-runs ahead of host validation and the HTTPS redirect. It says nothing secret: two words of state.
+runs ahead of host validation and the HTTPS redirect. It says nothing secret: a word per part.
 """
 
 from collections.abc import Callable
@@ -12,16 +20,24 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from redis.exceptions import RedisError
 
 HEALTH_PATH = "/healthz"
+FULL_HEALTH_PATH = "/healthz/full"
+# The only policy under which Redis never drops a key before it expires (volatile-* policies
+# drop keys that have a TTL, which every counter has).
+SAFE_EVICTION_POLICIES = {"noeviction"}
 
 
 def health_check_middleware(get_response: Callable[[HttpRequest], HttpResponse]):
     def middleware(request: HttpRequest) -> HttpResponse:
-        if request.path_info != HEALTH_PATH:
+        if request.path_info == HEALTH_PATH:
+            checks = {"database": database_state}
+        elif request.path_info == FULL_HEALTH_PATH:
+            checks = {"database": database_state, "cache": cache_state, "eviction": eviction}
+        else:
             return get_response(request)
         if request.method not in ("GET", "HEAD"):
             return JsonResponse({"error": "method not allowed"}, status=405)
-        state = {"database": database_state(), "cache": cache_state()}
-        healthy = all(value == "ok" for value in state.values())
+        state = {name: check() for name, check in checks.items()}
+        healthy = all(value in ("ok", "off") for value in state.values())
         response = JsonResponse(state, status=200 if healthy else 503)
         response["Cache-Control"] = "no-store"
         return response
@@ -46,3 +62,15 @@ def cache_state() -> str:
     except RedisError:
         return "unavailable"
     return "ok"
+
+
+def eviction() -> str:
+    """'off' when Redis keeps every key, else the policy that may drop rate-limit counters."""
+    if not hasattr(cache, "client"):
+        return "off"  # the in-memory cache of development
+    try:
+        info = cache.client.get_client().info("memory")
+    except RedisError:
+        return "unknown"
+    policy = info.get("maxmemory_policy", "unknown")
+    return "off" if policy in SAFE_EVICTION_POLICIES else policy

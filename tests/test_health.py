@@ -1,9 +1,11 @@
 """fly.io asks /healthz whether a machine can serve, over HTTP, with its private IP as Host."""
 
+import time
 from http import HTTPStatus
 
 import httpx
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from tests.conftest import app_environment
@@ -13,39 +15,59 @@ from tests.servers import AppServer, free_port
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_answers_fly_checker_over_plain_http_with_an_ip_as_host():
-    checker = Client(headers={"Host": "172.19.4.2:8000"})
+def fly_checker() -> Client:
+    return Client(headers={"Host": "172.19.4.2:8000"})  # plain HTTP, the machine's private IP
 
-    response = checker.get("/healthz")
+
+def test_healthz_answers_fly_checker_over_plain_http_with_an_ip_as_host():
+    response = fly_checker().get("/healthz")
 
     assert response.status_code == HTTPStatus.OK
-    assert response.json() == {"database": "ok", "cache": "ok"}
+    assert response.json() == {"database": "ok"}
     assert response["Cache-Control"] == "no-store"
 
 
-def test_healthz_says_503_when_redis_is_down():
+def test_with_redis_down_fly_keeps_routing_and_the_full_view_says_why_links_stop():
     redis_server.stop()
     try:
-        response = Client().get("/healthz")
+        checked = fly_checker().get("/healthz")
+        full = fly_checker().get("/healthz/full")
     finally:
         redis_server.start()
 
-    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json() == {"database": "ok", "cache": "unavailable"}
+    assert checked.status_code == HTTPStatus.OK
+    assert full.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert full.json() == {"database": "ok", "cache": "unavailable", "eviction": "unknown"}
 
 
-def test_healthz_says_503_when_the_database_does_not_answer(transactional_db):
+def test_the_full_view_warns_when_redis_may_evict_rate_limit_counters():
+    redis = cache.client.get_client()
+    assert fly_checker().get("/healthz/full").json()["eviction"] == "off"
+    redis.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        full = fly_checker().get("/healthz/full")
+    finally:
+        redis.config_set("maxmemory-policy", "noeviction")
+
+    assert full.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert full.json()["eviction"] == "allkeys-lru"
+
+
+def test_healthz_fails_when_the_database_does_not_answer(transactional_db):
     port = free_port()
     closed_port = free_port()
     env = app_environment(port, DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port}/x")
     app = AppServer(env, port=port).start()
     try:
+        started = time.monotonic()
         response = httpx.get(f"{app.origin}/healthz", timeout=10)
+        elapsed = time.monotonic() - started
     finally:
         app.stop()
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json() == {"database": "unavailable", "cache": "ok"}
+    assert response.json() == {"database": "unavailable"}
+    assert elapsed < 5  # within fly's 5 s check timeout
 
 
 def test_other_pages_still_refuse_unknown_hosts():
