@@ -29,16 +29,16 @@ def main() -> None:
 
     client = Client(headers={"X-Forwarded-Proto": "https", "Host": "127.0.0.1"})
     for n in range(20):  # warm up: templates compiled, connections open
-        client.post("/", {"email": f"warm{n}@bench.example.test"})
+        client.post("/", {"email": f"warm{n}@bench.example.com"})
 
     profiler = Profiler(interval=0.0002)
     with profiler:
         for n in range(300):
-            client.post("/", {"email": f"p{n}@bench.example.test"})
+            client.post("/", {"email": f"p{n}@bench.example.com"})
     print("=== 300 link requests (POST /) ===")
     print(profiler.output_text(show_all=False, color=False))
 
-    users = User.objects.bulk_create([User(email=f"c{n}@bench.example.test") for n in range(300)])
+    users = User.objects.bulk_create([User(email=f"c{n}@bench.example.com") for n in range(300)])
     tokens = [get_query_string(u, scope=LOGIN_SCOPE).removeprefix("?sesame=") for u in users]
     profiler = Profiler(interval=0.0002)
     with profiler:

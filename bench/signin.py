@@ -355,7 +355,7 @@ class LinkRequest(Scenario):
         return browser.csrf_token("/")
 
     def run(self, browser, token):
-        address = f"link-{secrets.token_hex(6)}@bench.example.test"
+        address = f"link-{secrets.token_hex(6)}@bench.example.com"
         status, headers, _ = browser.request(
             "POST", "/", {"email": address, "csrfmiddlewaretoken": token}
         )
@@ -390,7 +390,7 @@ class Tokens:
         unusable = make_password(None)
         users = User.objects.bulk_create(
             [
-                User(email=f"t{n}-{secrets.token_hex(4)}@bench.example.test", password=unusable)
+                User(email=f"t{n}-{secrets.token_hex(4)}@bench.example.com", password=unusable)
                 for n in range(count)
             ]
         )
@@ -476,7 +476,7 @@ class WholeSignIn(Scenario):
 
     def run(self, browser, state):
         browser.cookies.clear()
-        address = f"p-{secrets.token_hex(6)}@bench.example.test"
+        address = f"p-{secrets.token_hex(6)}@bench.example.com"
         token = browser.csrf_token("/")
         browser.request("POST", "/", {"email": address, "csrfmiddlewaretoken": token})
         message = self.mailbox.message_to(address, timeout=30)
@@ -508,7 +508,7 @@ class PasswordSignIn(Scenario):
 
         hashed = make_password(PASSWORD)
         users = User.objects.bulk_create(
-            [User(email=f"pw{n}@bench.example.test", password=hashed) for n in range(count)]
+            [User(email=f"pw{n}@bench.example.com", password=hashed) for n in range(count)]
         )
         self.emails = [user.email for user in users]
         self.turn = 0
