@@ -30,9 +30,13 @@ class LoginLinkForm(forms.Form):
                 "That address is too long: an email address has at most 254 characters."
             ),
         },
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+        widget=forms.EmailInput(
+            attrs={"autocomplete": "email", "autofocus": True, "spellcheck": "false"}
+        ),
     )
     next = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Set by the one-press "Send a new email" buttons, which a cool-down applies to.
+    resend = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean_email(self) -> str:
         typed = self.cleaned_data["email"]
@@ -56,3 +60,28 @@ class ConfirmLinkForm(forms.Form):
     sesame = forms.CharField(max_length=200, widget=forms.HiddenInput)
     # Sealed to the token (accounts/redirects.py): opened, and checked again, after the claim.
     next = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+
+class LoginCodeForm(forms.Form):
+    """The emailed code, typed where the person asked: "381 604", "381-604", "３８１６０４"."""
+
+    code = forms.CharField(
+        label=_("Code from the email"),
+        max_length=40,
+        error_messages={"required": _("Enter the 6-digit code from the email.")},
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "spellcheck": "false",
+                "autocapitalize": "off",
+            }
+        ),
+    )
+
+    def clean_code(self) -> str:
+        typed = unicodedata.normalize("NFKC", self.cleaned_data["code"])
+        digits = "".join(char for char in typed if char not in " -\u00a0")
+        if len(digits) != 6 or not digits.isascii() or not digits.isdigit():
+            raise ValidationError(_("Enter the 6-digit code from the email."), code="invalid")
+        return digits

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from sesame.utils import get_token, get_user
 
 from accounts.addresses import display_address
+from accounts.login_codes import grouped
 from accounts.models import User
 from accounts.redirects import seal_next_url
 
@@ -27,11 +28,15 @@ EXPIRED_LOOKBACK = timedelta(days=365)
 
 
 class LinkProblem(Exception):
-    """A link that cannot sign anyone in, and why: invalid, expired or used."""
+    """A link that cannot sign anyone in, and why: invalid, expired or used.
 
-    def __init__(self, reason: str) -> None:
+    `user` is the account of an expired link, so that its page can offer a new email for it.
+    """
+
+    def __init__(self, reason: str, user: User | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.user = user
 
 
 class EmailNotSent(Exception):
@@ -67,10 +72,11 @@ def build_login_link(user: User, next_url: str = "") -> str:
     return settings.SITE_URL + reverse("confirm_link") + "?" + urlencode(query)
 
 
-def send_login_email(address: str, user: User | None, next_url: str = "") -> None:
-    """Mail the link, or, when there is no account to sign in to, a note saying so."""
+def send_login_email(address: str, user: User | None, code: str, next_url: str = "") -> None:
+    """Mail the link and the code, or, when there is no account to sign in to, a note saying so."""
     context = {
         "address": display_address(address),
+        "site_name": settings.SITE_NAME,
         "site_url": settings.SITE_URL,
         "site_host": settings.SITE_HOST,
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
@@ -78,6 +84,7 @@ def send_login_email(address: str, user: User | None, next_url: str = "") -> Non
     if user is not None:
         template = "emails/login_link"
         context["link"] = build_login_link(user, next_url)
+        context["code"] = grouped(code)
     else:
         template = "emails/no_account"
     subject = render_to_string(f"{template}_subject.txt", context).strip()
@@ -98,7 +105,7 @@ def check_login_link(token: str) -> User:
     """The user a link signs in, without using it up; raise LinkProblem if it cannot."""
     user = get_user(token, scope=LOGIN_SCOPE, update_last_login=False)
     if user is None:
-        raise LinkProblem(_diagnose(token))
+        raise _diagnose(token)
     return user
 
 
@@ -120,17 +127,18 @@ def claim_login_link(token: str) -> User:
     return user
 
 
-def _diagnose(token: str) -> str:
+def _diagnose(token: str) -> LinkProblem:
     if _was_used(token):
-        return "used"
-    if get_user(token, scope=LOGIN_SCOPE, max_age=EXPIRED_LOOKBACK, update_last_login=False):
-        return "expired"
-    return "invalid"
+        return LinkProblem("used")
+    expired = get_user(token, scope=LOGIN_SCOPE, max_age=EXPIRED_LOOKBACK, update_last_login=False)
+    if expired:
+        return LinkProblem("expired", user=expired)
+    return LinkProblem("invalid")
 
 
 def _used_key(token: str) -> str:
     # Only a digest is stored: the cache never holds a token that could be replayed.
-    return "accounts:used-link:" + hashlib.sha256(token.encode()).hexdigest()
+    return "accounts:used-link:" + _digest(token)
 
 
 def _remember_used(token: str) -> None:
@@ -145,3 +153,44 @@ def _was_used(token: str) -> bool:
         return bool(cache.get(_used_key(token)))
     except RedisError:
         return False
+
+
+# --- A second press of Sign in, from the browser whose first answer was lost -------------------
+
+# How long after a claim the same browser may press Sign in again and still be signed in.
+SECOND_PRESS_WINDOW = 120
+
+
+def remember_claim(token: str, browser: str, user: User) -> None:
+    """Note which browser claimed this link, so that a repeated press from it is recognised.
+
+    On a slow network a person presses Sign in twice: the browser drops the first answer (the
+    one with the new session) and shows the second, which finds the link used. `browser` is a
+    random value in a cookie this browser got when it opened the link: another browser holding
+    the same link does not have it.
+    """
+    if not browser:
+        return
+    try:
+        cache.set(_claim_key(token), (_digest(browser), user.pk), timeout=SECOND_PRESS_WINDOW)
+    except RedisError:
+        pass  # The second press then says "used", as it did before.
+
+
+def reclaim(token: str, browser: str) -> User | None:
+    """The user a used link signed in, if this same browser claimed it moments ago."""
+    try:
+        remembered = cache.get(_claim_key(token))
+    except RedisError:
+        return None
+    if not browser or not remembered or remembered[0] != _digest(browser):
+        return None
+    return User.objects.filter(pk=remembered[1], is_active=True).first()
+
+
+def _claim_key(token: str) -> str:
+    return "accounts:claimed-link:" + _digest(token)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()

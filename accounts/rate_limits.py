@@ -24,9 +24,12 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 60 * 60, "d": 24 * 60 * 60}
 
 
 class RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
+    """Past a limit; `scope` says which: "address" (this inbox) or "network" (this client IP)."""
+
+    def __init__(self, retry_after: int, scope: str) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class LimitsUnavailable(Exception):
@@ -35,12 +38,12 @@ class LimitsUnavailable(Exception):
 
 def check_client_limit(request: HttpRequest) -> None:
     """Count this request against its client IP; raise RateLimited past the limit."""
-    _count(rate(settings.RATE_LIMIT_PER_IP), "login-link:ip", client_ip(request))
+    _count(rate(settings.RATE_LIMIT_PER_IP), "login-link:ip", client_ip(request), "network")
 
 
 def check_address_limit(address: str) -> None:
     """Count one more email to this address; raise RateLimited past the limit."""
-    _count(rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address)
+    _count(rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address, "address")
 
 
 def limits_are_checkable() -> bool:
@@ -77,11 +80,11 @@ def _storage(redis_url: str) -> Storage:
     )
 
 
-def _count(item: RateLimitItem, group: str, key: str) -> None:
+def _count(item: RateLimitItem, group: str, key: str, scope: str) -> None:
     try:
         if _limiter().hit(item, group, key):
             return
         reset_at, _ = _limiter().get_window_stats(item, group, key)
     except (StorageError, RedisError) as error:
         raise LimitsUnavailable from error
-    raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())))
+    raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())), scope=scope)

@@ -1,3 +1,6 @@
+import secrets
+import time
+from datetime import UTC, datetime
 from http import HTTPStatus
 from urllib.parse import urlencode
 
@@ -17,15 +20,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.addresses import display_address
 from accounts.client_ip import client_ip
 from accounts.events import log_event, mask_address
-from accounts.forms import ConfirmLinkForm, LoginLinkForm
+from accounts.forms import ConfirmLinkForm, LoginCodeForm, LoginLinkForm
+from accounts.login_codes import CodeProblem, claim_code, issue_code, pending_code_expires_at
 from accounts.login_links import (
     EmailNotSent,
     LinkProblem,
     check_login_link,
     claim_login_link,
     find_or_create_user,
+    reclaim,
+    remember_claim,
     send_login_email,
 )
+from accounts.models import User
 from accounts.rate_limits import (
     LimitsUnavailable,
     RateLimited,
@@ -42,6 +49,14 @@ LINK_PROBLEM_STATUS = {
     "expired": HTTPStatus.GONE,
     "used": HTTPStatus.GONE,
 }
+CODE_PROBLEM_STATUS = {
+    "wrong": HTTPStatus.BAD_REQUEST,
+    "expired": HTTPStatus.GONE,
+    "used": HTTPStatus.GONE,
+    "exhausted": HTTPStatus.TOO_MANY_REQUESTS,
+}
+# "Send a new email" pressed again within this many seconds sends nothing and says why.
+RESEND_COOL_DOWN = 30
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -52,10 +67,13 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             return redirect(next_url or "dashboard")
         if not limits_are_checkable():
             return sending_unavailable(request)
-        form = LoginLinkForm(initial={"next": next_url})
+        form = LoginLinkForm(initial={"next": next_url, "email": request.GET.get("email", "")})
         return render(request, "accounts/sign_in.html", {"form": form})
 
     form = LoginLinkForm(request.POST)
+    if form.is_valid() and form.cleaned_data["resend"] and _cooling_down(request):
+        messages.info(request, _("We sent an email moments ago. It can take a minute to arrive."))
+        return _check_inbox_redirect(form.cleaned_data["next"])
     try:
         check_client_limit(request)
         if not form.is_valid():
@@ -66,10 +84,11 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         next_url = safe_next_url(form.cleaned_data["next"])
         check_address_limit(address)
         user = find_or_create_user(address)
-        send_login_email(address, user, next_url)
+        code = issue_code(request, address, user)
+        send_login_email(address, user, code, next_url)
     except RateLimited as limited:
-        log_event("rate_limited", ip=client_ip(request))
-        return rate_limited(request, limited.retry_after)
+        log_event("rate_limited", scope=limited.scope, ip=client_ip(request))
+        return rate_limited(request, limited)
     except LimitsUnavailable:
         log_event("sending_unavailable", reason="rate limits cannot be checked")
         return sending_unavailable(request)
@@ -78,7 +97,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "accounts/email_failed.html",
-            {"next_url": next_url},
+            {"address": address, "next_url": next_url},
             status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
     log_event(
@@ -89,21 +108,75 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     )
     # The answer is the same whether or not the address has an account: nobody can probe.
     request.session["login_address"] = address
+    return _check_inbox_redirect(next_url)
+
+
+def _cooling_down(request: HttpRequest) -> bool:
+    expires_at = pending_code_expires_at(request)
+    issued_at = expires_at - settings.LOGIN_LINK_MAX_AGE if expires_at else 0
+    return time.time() - issued_at < RESEND_COOL_DOWN
+
+
+def _check_inbox_redirect(next_url: str) -> HttpResponse:
     query = "?" + urlencode({"next": next_url}) if next_url else ""
     return redirect(reverse("check_inbox") + query)
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_post_parameters("code")
 def check_inbox(request: HttpRequest) -> HttpResponse:
+    """Where the person waits for the email, and types its code to sign in this browser."""
+    next_url = safe_next_url(request.GET.get("next"))
+    if request.user.is_authenticated:
+        messages.info(request, _("You are signed in."))
+        return redirect(next_url or "dashboard")
     address = request.session.get("login_address")
     if not address:
         return redirect("sign_in")
-    next_url = safe_next_url(request.GET.get("next"))
-    return render(
-        request,
-        "accounts/check_inbox.html",
-        {"address": display_address(address), "next_url": next_url},
-    )
+    form = LoginCodeForm(request.POST or None)
+    status = HTTPStatus.OK
+    if request.method == "POST":
+        try:
+            if form.is_valid():
+                user = claim_code(request, form.cleaned_data["code"])
+                return _sign_in_browser(request, user, "code", next_url)
+            status = HTTPStatus.BAD_REQUEST
+        except CodeProblem as problem:
+            log_event("code_rejected", reason=problem.reason, ip=client_ip(request))
+            if problem.reason == "none":
+                return redirect("sign_in")
+            form.add_error("code", _code_problem_message(problem))
+            status = CODE_PROBLEM_STATUS[problem.reason]
+        except LimitsUnavailable:
+            return sending_unavailable(request)
+    expires_at = pending_code_expires_at(request)
+    context = {
+        "form": form,
+        "address": address,
+        "shown_address": display_address(address),
+        "next_url": next_url,
+        "sender": settings.DEFAULT_FROM_EMAIL,
+        "subject": _("… is your %(site)s sign-in code") % {"site": settings.SITE_NAME},
+        "expires_at": datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
+        "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
+        "code_dead": status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GONE),
+    }
+    response = render(request, "accounts/check_inbox.html", context, status=status)
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        response["Retry-After"] = str(max(1, int(expires_at - time.time())) if expires_at else 60)
+    return response
+
+
+def _code_problem_message(problem: CodeProblem) -> str:
+    if problem.reason == "wrong" and problem.tries_left:
+        return _("That code is not right. Check the most recent email: %(left)s tries left.") % {
+            "left": problem.tries_left
+        }
+    if problem.reason in ("wrong", "exhausted"):
+        return _("Too many wrong codes. Ask for a new email below.")
+    if problem.reason == "expired":
+        return _("This code has expired. Ask for a new email below.")
+    return _("This code was already used, or a newer sign-in replaced it. Ask for a new email.")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -125,37 +198,52 @@ def confirm_link(request: HttpRequest) -> HttpResponse:
             return _stash_token(request)
         return _show_confirm_page(request)
     except LinkProblem as problem:
-        log_event("link_rejected", reason=problem.reason, ip=client_ip(request))
-        response = render(
-            request,
-            "accounts/link_problem.html",
-            {"reason": problem.reason},
-            status=LINK_PROBLEM_STATUS[problem.reason],
-        )
+        if request.user.is_authenticated:
+            # Back after signing in, or the link opened again: no error for the person who
+            # is already in. A valid link for another account shows its page instead.
+            messages.info(request, _("You are already signed in."))
+            response = redirect("dashboard")
+        else:
+            log_event("link_rejected", reason=problem.reason, ip=client_ip(request))
+            response = _link_problem_page(request, problem)
         response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
         response["Referrer-Policy"] = "no-referrer"
         return response
+
+
+def _link_problem_page(request: HttpRequest, problem: LinkProblem) -> HttpResponse:
+    address = problem.user.email if problem.user else request.session.get("login_address", "")
+    return render(
+        request,
+        "accounts/link_problem.html",
+        {"reason": problem.reason, "address": address},
+        status=LINK_PROBLEM_STATUS[problem.reason],
+    )
 
 
 def _stash_token(request: HttpRequest) -> HttpResponse:
     form = ConfirmLinkForm(request.GET)
     if not form.is_valid():
         raise LinkProblem("invalid")
-    check_login_link(form.cleaned_data["sesame"])
+    user = check_login_link(form.cleaned_data["sesame"])
     # The sealed `next` is opened only on the POST, beside the token it was sealed with.
     sealed_next = form.cleaned_data["next"]
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        messages.info(request, _("You are already signed in."))
+        response = redirect(open_next_url(sealed_next, form.cleaned_data["sesame"]) or "dashboard")
+        response["Referrer-Policy"] = "no-referrer"
+        return response
     query = "?" + urlencode({"next": sealed_next}) if sealed_next else ""
     response = HttpResponseRedirect(reverse("confirm_link") + query)
     response.status_code = HTTPStatus.SEE_OTHER
-    # No max_age: the cookie ends with the browser session, so a link opened but never
+    # No max_age: the cookies end with the browser session, so a link opened but never
     # confirmed on a shared computer does not outlive the browser.
-    response.set_cookie(
-        settings.LOGIN_LINK_COOKIE_NAME,
-        form.cleaned_data["sesame"],
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
-    )
+    cookie = {"secure": settings.SESSION_COOKIE_SECURE, "httponly": True, "samesite": "Lax"}
+    response.set_cookie(settings.LOGIN_LINK_COOKIE_NAME, form.cleaned_data["sesame"], **cookie)
+    if settings.LOGIN_BROWSER_COOKIE_NAME not in request.COOKIES:
+        # Names this browser to a second press of Sign in (login_links.remember_claim).
+        browser = secrets.token_urlsafe(16)
+        response.set_cookie(settings.LOGIN_BROWSER_COOKIE_NAME, browser, **cookie)
     # This response's URL holds the token: nothing may carry it further.
     response["Referrer-Policy"] = "no-referrer"
     return response
@@ -167,14 +255,17 @@ def _show_confirm_page(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         raise LinkProblem("invalid")
     user = check_login_link(form.cleaned_data["sesame"])
+    signed_in_as = request.user if request.user.is_authenticated else None
+    if signed_in_as and signed_in_as.pk == user.pk:
+        messages.info(request, _("You are already signed in."))
+        return redirect("dashboard")
     # Whoever reaches this page should see what pressing the button changes: a link planted
     # by another site, or forwarded by someone, names an account this browser did not ask for.
-    signed_in_as = request.user if request.user.is_authenticated else None
     asked_for = request.session.get("login_address")
     context = {
         "form": form,
         "user": user,
-        "switching_from": signed_in_as if signed_in_as and signed_in_as.pk != user.pk else None,
+        "switching_from": signed_in_as,
         "asked_here": asked_for == user.email,
         "asked_for": display_address(asked_for) if asked_for else "",
     }
@@ -186,14 +277,29 @@ def _claim(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         raise LinkProblem("invalid")
     token = form.cleaned_data["sesame"]
-    user = claim_login_link(token)
+    next_url = open_next_url(form.cleaned_data["next"], token)
+    browser = request.COOKIES.get(settings.LOGIN_BROWSER_COOKIE_NAME, "")
+    try:
+        user = claim_login_link(token)
+    except LinkProblem as problem:
+        user = reclaim(token, browser) if problem.reason == "used" else None
+        if user is None:
+            raise
+        log_event("second_press", user=user.pk, ip=client_ip(request))
+    else:
+        remember_claim(token, browser, user)
+    return _sign_in_browser(request, user, "link", next_url)
+
+
+def _sign_in_browser(request: HttpRequest, user: User, method: str, next_url: str):
+    """Sign this browser in as `user`, who proved the inbox by link or by code."""
     previous_sign_in = user.last_login
     login(request, user)
     start_session_clock(request)
     prune_expired_sessions_now_and_then()
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
-    log_event("signed_in", user=user.pk, ip=client_ip(request))
-    response = redirect(open_next_url(form.cleaned_data["next"], token) or "dashboard")
+    log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
+    response = redirect(next_url or "dashboard")
     response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
     return response
 
@@ -215,15 +321,17 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return redirect("sign_in")
 
 
-def rate_limited(request: HttpRequest, retry_after: int) -> HttpResponse:
-    minutes = max(1, -(-retry_after // 60))
+def rate_limited(request: HttpRequest, limited: RateLimited) -> HttpResponse:
+    minutes = max(1, -(-limited.retry_after // 60))
+    context = {
+        "minutes": minutes,
+        "scope": limited.scope,
+        "has_code": pending_code_expires_at(request) is not None,
+    }
     response = render(
-        request,
-        "accounts/rate_limited.html",
-        {"minutes": minutes},
-        status=HTTPStatus.TOO_MANY_REQUESTS,
+        request, "accounts/rate_limited.html", context, status=HTTPStatus.TOO_MANY_REQUESTS
     )
-    response["Retry-After"] = str(retry_after)
+    response["Retry-After"] = str(limited.retry_after)
     return response
 
 
@@ -236,5 +344,16 @@ def sending_unavailable(request: HttpRequest) -> HttpResponse:
 @require_GET
 def admin_sign_in(request: HttpRequest) -> HttpResponse:
     """The admin has no password page of its own: staff use the same emailed link."""
+    if request.user.is_authenticated:
+        # Signed in, but not staff: sending them to sign in again would loop for ever.
+        return render(request, "accounts/not_staff.html", status=HTTPStatus.FORBIDDEN)
     next_url = safe_next_url(request.GET.get("next")) or reverse("admin:index")
     return redirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form that can no longer be sent: most often another tab signed in meanwhile."""
+    if request.user.is_authenticated:
+        messages.info(request, _("You are signed in."))
+        return redirect("dashboard")
+    return render(request, "403_csrf.html", status=HTTPStatus.FORBIDDEN)

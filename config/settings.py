@@ -70,7 +70,10 @@ email_use_tls = env_bool("EMAIL_USE_TLS", True)
 email_use_ssl = env_bool("EMAIL_USE_SSL", False)
 email_timeout = env_int("EMAIL_TIMEOUT", 10)
 
+SITE_NAME = os.environ.get("SITE_NAME", "").strip() or "Latchkey"
 LOGIN_LINK_MAX_AGE = env_int("LOGIN_LINK_MAX_AGE", 600)
+# Wrong tries at one emailed code before it dies (ASVS 5.0 V6.6: limit guesses at OOB codes).
+LOGIN_CODE_MAX_ATTEMPTS = env_int("LOGIN_CODE_MAX_ATTEMPTS", 5)
 RATE_LIMIT_PER_ADDRESS = env_rate("RATE_LIMIT_PER_ADDRESS", "3/15m")
 RATE_LIMIT_PER_IP = env_rate("RATE_LIMIT_PER_IP", "30/15m")
 SIGNUP_POLICY = os.environ.get("SIGNUP_POLICY", "open").strip().lower()
@@ -111,7 +114,8 @@ ALLOWED_HOSTS = ALLOWED_HOSTS or [SITE_HOST]
 if DEBUG:
     ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
 CSRF_TRUSTED_ORIGINS = [SITE_ORIGIN]
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", f"sign-in@{SITE_HOST}")
+# A display name tells people who wrote before they open the email.
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <sign-in@{SITE_HOST}>")
 
 # --- Applications ------------------------------------------------------------------------------
 
@@ -230,6 +234,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "sign_in"
+# A CSRF failure is most often a form left open while another tab signed in: see the view.
+CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "sign_in"
 
@@ -295,8 +301,10 @@ if not DEBUG:
     CSRF_COOKIE_NAME = "__Host-csrftoken"
     CSRF_COOKIE_SECURE = True
     LOGIN_LINK_COOKIE_NAME = "__Host-sign-in-link"
+    LOGIN_BROWSER_COOKIE_NAME = "__Host-sign-in-browser"
 else:
     LOGIN_LINK_COOKIE_NAME = "sign-in-link"
+    LOGIN_BROWSER_COOKIE_NAME = "sign-in-browser"
 
 # --- Static files, language, time --------------------------------------------------------------
 

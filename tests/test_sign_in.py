@@ -1,5 +1,6 @@
 """A person signs in with an emailed link: every step, as they would see it."""
 
+import re
 from datetime import timedelta
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -84,7 +85,8 @@ def test_the_email_says_what_the_link_does_how_long_it_lasts_and_to_ignore_it(cl
     request_link(client, "alice@example.com")
 
     (message,) = mailbox.wait_for(1)
-    assert message["Subject"] == "Your sign-in link for signin.example.test"
+    assert re.fullmatch(r"\d{3} \d{3} is your Latchkey sign-in code", message["Subject"])
+    assert message["From"] == "Latchkey <sign-in@signin.example.test>"
     text = message.get_body(preferencelist=("plain",)).get_content()
     html = message.get_body(preferencelist=("html",)).get_content()
     link = link_in(message)
@@ -231,7 +233,9 @@ def test_an_expired_link_says_so_and_offers_a_new_one(client, mailbox, alice):
     for response in (opened, submitted):
         assert response.status_code == HTTPStatus.GONE
         assert b"This link has expired" in response.content
-        assert b"Email me a new link" in response.content
+        # A new email for the same address, in one press.
+        assert b'name="email" value="alice@example.com"' in response.content
+        assert b"Send a new email" in response.content
     assert SESSION_KEY not in client.session
 
 
