@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -169,9 +170,11 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
 
 def _code_problem_message(problem: CodeProblem) -> str:
     if problem.reason == "wrong" and problem.tries_left:
-        return _("That code is not right. Check the most recent email: %(left)s tries left.") % {
-            "left": problem.tries_left
-        }
+        return ngettext(
+            "That code is not right. Check the most recent email: %(left)s try left.",
+            "That code is not right. Check the most recent email: %(left)s tries left.",
+            problem.tries_left,
+        ) % {"left": problem.tries_left}
     if problem.reason in ("wrong", "exhausted"):
         return _("Too many wrong codes. Ask for a new email below.")
     if problem.reason == "expired":
