@@ -37,6 +37,8 @@ class LoginLinkForm(forms.Form):
     next = forms.CharField(required=False, widget=forms.HiddenInput)
     # Set by the one-press "Send a new email" buttons, which a cool-down applies to.
     resend = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Set by "Use what I typed" after a "Did you mean …?" (accounts/typos.py).
+    as_typed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean_email(self) -> str:
         typed = self.cleaned_data["email"]

@@ -44,6 +44,7 @@ from accounts.rate_limits import (
 from accounts.redirects import open_next_url, safe_next_url
 from accounts.session_lifetime import start_session_clock
 from accounts.session_pruning import prune_expired_sessions_now_and_then
+from accounts.typos import suggestion
 
 LINK_PROBLEM_STATUS = {
     "invalid": HTTPStatus.BAD_REQUEST,
@@ -83,6 +84,9 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             )
         address = form.cleaned_data["email"]
         next_url = safe_next_url(form.cleaned_data["next"])
+        if not form.cleaned_data["as_typed"] and (meant := suggestion(address)):
+            context = {"form": form, "typed": address, "suggestion": meant, "next_url": next_url}
+            return render(request, "accounts/did_you_mean.html", context)
         check_address_limit(address)
         user = find_or_create_user(address)
         code = issue_code(request, address, user)

@@ -167,3 +167,28 @@ def test_an_expired_link_offers_a_new_email_for_its_own_address(mailbox):
         page = other.get(path_of(link), follow=True).content.decode()
 
     assert '<input type="hidden" name="email" value="bob@example.com">' in page
+
+
+def test_a_likely_typo_gets_did_you_mean_and_either_choice_sends(mailbox):
+    client = browser()
+
+    asked = client.post("/", {"email": "alice@gmial.com", "next": "/admin/"})
+
+    page = asked.content.decode()
+    assert asked.status_code == HTTPStatus.OK
+    assert "Did you mean <strong>alice@gmail.com</strong>?" in page
+    assert mailbox.messages == []
+    assert client.post("/", {"email": "alice@gmail.com"}).status_code == HTTPStatus.FOUND
+    kept = client.post("/", {"email": "alice@gmial.com", "as_typed": "1"})
+    assert kept.status_code == HTTPStatus.FOUND
+    assert sorted(rcpt for _, (rcpt,) in mailbox.envelopes) == [
+        "alice@gmail.com",
+        "alice@gmial.com",
+    ]
+
+
+@pytest.mark.parametrize("typed", ["bob@example.con", "bob@example.cmo"])
+def test_an_ending_no_registry_issues_is_questioned(typed):
+    page = browser().post("/", {"email": typed}).content.decode()
+
+    assert "Did you mean <strong>bob@example.com</strong>?" in page
