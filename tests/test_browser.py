@@ -7,6 +7,7 @@ screenshot under tests/artifacts/screenshots/ (scripts/screenshots refreshes doc
 """
 
 import os
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ SCREENSHOTS = Path(
     os.environ.get("SCREENSHOTS_DIR") or ROOT / "tests" / "artifacts" / "screenshots"
 )
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 740}}
+PHONE = {"viewport": VIEWPORTS["phone"], "is_mobile": True, "has_touch": True}
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -217,7 +219,7 @@ def test_an_expired_link_says_so(app, page, axe):
     page.goto(f"{app.origin}/link/{query}")
 
     expect(heading(page)).to_have_text("This link has expired")
-    expect(page.get_by_role("link", name="Email me a new link")).to_be_visible()
+    expect(page.get_by_role("button", name="Send a new email")).to_be_visible()
     look_at(page, axe, "link-expired")
 
 
@@ -249,7 +251,8 @@ def test_too_many_requests_say_when_to_try_again(app, page, axe, mailbox):
         ask_for_a_link(page, app, "alice@example.com")
 
     expect(heading(page)).to_have_text("Please wait a little")
-    expect(page.get_by_text("Try again in")).to_be_visible()
+    expect(page.get_by_text("You can ask for another in")).to_be_visible()
+    expect(page.get_by_role("link", name="Type the code")).to_be_visible()
     look_at(page, axe, "rate-limited")
 
 
@@ -298,7 +301,7 @@ def test_the_email_reads_well_as_html(app, page, axe, mailbox):
     inbox = page.context.new_page()
     inbox.set_content(html)
 
-    expect(heading(inbox)).to_have_text("Sign in to 127.0.0.1")
+    expect(heading(inbox)).to_have_text("Sign in to Latchkey")
     expect(inbox.get_by_role("link", name="Sign in")).to_have_attribute("href", link_in(message))
     if page.viewport_name == "desktop":
         # WCAG rules only: page landmarks mean nothing inside a mail client.
@@ -311,3 +314,100 @@ def test_the_email_reads_well_as_html(app, page, axe, mailbox):
         full_page=True,
         mask=[inbox.locator("p a")],  # the token, even an expired test one, stays out of git
     )
+
+
+def code_in(message) -> str:
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(r"^\s+(\d{3} \d{3})\s*$", text, re.MULTILINE).group(1)
+
+
+def test_asked_on_the_laptop_read_on_the_phone_signed_in_on_the_laptop(app, page, axe, mailbox):
+    laptop = page
+    phone = laptop.context.browser.new_context(ignore_https_errors=True, **PHONE).new_page()
+    ask_for_a_link(laptop, app, "alice@example.com")
+    expect(heading(laptop)).to_have_text("Check your inbox")
+    look_at(laptop, axe, "check-inbox-code")
+    message = mailbox.message_to("alice@example.com")
+
+    phone.goto(link_in(message))  # the mail app opens the link on the phone
+    expect(phone.get_by_text("type the code from the email there")).to_be_visible()
+    laptop.get_by_label("Code from the email").fill(code_in(message))
+    laptop.get_by_role("button", name="Sign in").click()
+
+    expect(heading(laptop)).to_have_text("Hello, alice@example.com")
+    phone.goto(app.origin + "/dashboard/")
+    expect(heading(phone)).to_have_text("Sign in")
+    phone.context.close()
+
+
+def test_a_wrong_code_is_explained_next_to_the_field(app, page, axe, mailbox):
+    ask_for_a_link(page, app, "alice@example.com")
+    code = code_in(mailbox.message_to("alice@example.com"))
+
+    page.get_by_label("Code from the email").fill("000 000" if code != "000 000" else "111 111")
+    page.get_by_role("button", name="Sign in").click()
+
+    field = page.get_by_label("Code from the email")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("alert")).to_contain_text("4 tries left")
+    assert page.title().startswith("Error:")
+    look_at(page, axe, "code-wrong")
+
+
+def test_a_likely_typo_is_questioned(app, page, axe, mailbox):
+    ask_for_a_link(page, app, "alice@gmial.com")
+
+    expect(page.get_by_text("Did you mean alice@gmail.com?")).to_be_visible()
+    look_at(page, axe, "did-you-mean")
+    page.get_by_role("button", name="No, use alice@gmial.com").click()
+    expect(heading(page)).to_have_text("Check your inbox")
+
+
+def test_a_signed_in_person_without_staff_status_sees_why_the_admin_is_closed(
+    app, page, axe, mailbox
+):
+    ask_for_a_link(page, app, "alice@example.com")
+    page.goto(link_in(mailbox.message_to("alice@example.com")))
+    page.get_by_role("button", name="Sign in").click()
+
+    page.goto(app.origin + "/admin/")
+
+    expect(heading(page)).to_have_text("This account cannot open the admin")
+    look_at(page, axe, "not-staff")
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two computed CSS colours, "rgb(r, g, b)"."""
+
+    def luminance(css: str) -> float:
+        channels = [int(v) / 255 for v in re.findall(r"\d+", css)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def style(page: Page, selector: str, name: str) -> str:
+    return page.eval_on_selector(selector, f"e => getComputedStyle(e).{name}")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_field_edges_and_focus_rings_stand_out_at_least_3_to_1(app, page, mailbox, theme):
+    # WCAG 1.4.11. axe does not check non-text contrast, so Chromium's computed styles do.
+    page.emulate_media(color_scheme=theme)
+    page.goto(app.origin + "/")
+    card = style(page, "main", "backgroundColor")
+    field = "input[type=email]"
+
+    assert contrast(style(page, field, "borderTopColor"), card) >= 3
+    page.keyboard.press("Tab")  # keyboard focus moves to the button, whose ring shows
+    page.keyboard.press("Shift+Tab")  # and back to the field
+    assert page.evaluate("document.activeElement.type") == "email"
+    assert contrast(style(page, field, "outlineColor"), card) >= 3
+
+    page.get_by_role("button", name="Email me a sign-in link").click()  # empty: an error
+    page.get_by_label("Email address").focus()
+    danger = style(page, ".errors", "color")
+    assert style(page, field, "borderTopColor") == danger  # still red while focused
+    assert page.title().startswith("Error:")
