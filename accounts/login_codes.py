@@ -7,8 +7,9 @@ code: it has to be typed into the page of the browser that asked.
 - The code lives in the asking browser's session, as a keyed hash (Django's salted HMAC with
   SECRET_KEY), never in clear and never in a log. Another browser has nothing to check against.
 - Wrong tries are counted in Redis with one atomic INCR per try, per request for an email, so
-  30 simultaneous guesses get LOGIN_CODE_MAX_ATTEMPTS answers and 29 - that refusals, on any
-  number of machines and threads.
+  of 30 simultaneous guesses at most LOGIN_CODE_MAX_ATTEMPTS are judged, on any number of
+  machines and threads. Wrong codes for one address are also capped per day, whichever browser
+  asked (RATE_LIMIT_CODE_FAILURES_PER_ADDRESS), so asking again and again buys few guesses.
 - The claim is the link's claim: one conditional UPDATE of last_login, so a code and a link of
   one email cannot both sign in, and any sign-in ends every older code and link.
 - A newer email from the same browser replaces the session's code.
@@ -29,7 +30,7 @@ from django.utils.dateparse import parse_datetime
 from redis.exceptions import RedisError
 
 from accounts.models import User
-from accounts.rate_limits import LimitsUnavailable
+from accounts.rate_limits import LimitsUnavailable, code_guessing_allowed, count_wrong_code
 
 SESSION_KEY = "login_code"
 DIGITS = 6
@@ -51,6 +52,7 @@ def issue_code(request: HttpRequest, address: str, user: User | None) -> str:
     request.session[SESSION_KEY] = {
         "request": request_id,
         "hash": _hash(request_id, code),
+        "address": address,
         "user": user.pk if user else None,
         "last_login": user.last_login.isoformat() if user and user.last_login else "",
         "issued_at": int(time.time()),
@@ -77,9 +79,10 @@ def claim_code(request: HttpRequest, typed: str) -> User:
     if time.time() - pending["issued_at"] > settings.LOGIN_LINK_MAX_AGE:
         raise CodeProblem("expired")
     tries = _count_try(pending["request"])
-    if tries > settings.LOGIN_CODE_MAX_ATTEMPTS:
+    if tries > settings.LOGIN_CODE_MAX_ATTEMPTS or not code_guessing_allowed(pending["address"]):
         raise CodeProblem("exhausted")
     if not constant_time_compare(_hash(pending["request"], typed), pending["hash"]):
+        count_wrong_code(pending["address"])
         raise CodeProblem("wrong", tries_left=settings.LOGIN_CODE_MAX_ATTEMPTS - tries)
     user = User.objects.filter(pk=pending["user"], is_active=True).first()
     if user is None or not _claim(user, pending["last_login"]):

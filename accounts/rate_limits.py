@@ -46,6 +46,24 @@ def check_address_limit(address: str) -> None:
     _count(rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address, "address")
 
 
+def code_guessing_allowed(address: str) -> bool:
+    """Whether wrong codes for this address are still under their daily limit (counts nothing)."""
+    item = rate(settings.RATE_LIMIT_CODE_FAILURES_PER_ADDRESS)
+    try:
+        return _limiter().test(item, "login-code:failures", address)
+    except (StorageError, RedisError) as error:
+        raise LimitsUnavailable from error
+
+
+def count_wrong_code(address: str) -> None:
+    """Count one wrong code for this address, across every request for an email."""
+    item = rate(settings.RATE_LIMIT_CODE_FAILURES_PER_ADDRESS)
+    try:
+        _limiter().hit(item, "login-code:failures", address)
+    except (StorageError, RedisError) as error:
+        raise LimitsUnavailable from error
+
+
 def limits_are_checkable() -> bool:
     """Whether the store behind the counters answers right now."""
     try:

@@ -76,6 +76,8 @@ LOGIN_LINK_MAX_AGE = env_int("LOGIN_LINK_MAX_AGE", 600)
 LOGIN_CODE_MAX_ATTEMPTS = env_int("LOGIN_CODE_MAX_ATTEMPTS", 5)
 RATE_LIMIT_PER_ADDRESS = env_rate("RATE_LIMIT_PER_ADDRESS", "3/15m")
 RATE_LIMIT_PER_IP = env_rate("RATE_LIMIT_PER_IP", "30/15m")
+# Wrong codes for one address, whichever browser asked: caps guessing across many emails.
+RATE_LIMIT_CODE_FAILURES_PER_ADDRESS = env_rate("RATE_LIMIT_CODE_FAILURES_PER_ADDRESS", "10/1d")
 SIGNUP_POLICY = os.environ.get("SIGNUP_POLICY", "open").strip().lower()
 # Compared with the ASCII form of an address's domain (accounts/addresses.py), so "faß.de" works.
 SIGNUP_EMAIL_DOMAINS = [

@@ -225,3 +225,22 @@ def test_thirty_simultaneous_wrong_guesses_are_judged_five_times_at_most(live_ap
     assert statuses.count(HTTPStatus.BAD_REQUEST) <= 5
     assert statuses.count(HTTPStatus.BAD_REQUEST) + statuses.count(429) == 30
     assert right.status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def test_asking_again_and_again_buys_ten_wrong_codes_a_day_for_one_address(
+    mailbox, alice, settings
+):
+    settings.RATE_LIMIT_PER_ADDRESS = "100/15m"
+    attacker = browser()
+    statuses = []
+    for _ in range(2):
+        code = ask(attacker, mailbox)
+        wrong = "000 000" if code != "000 000" else "111 111"
+        statuses += [type_code(attacker, wrong).status_code for _ in range(5)]
+    code = ask(attacker, mailbox)
+
+    right_but_too_late = type_code(attacker, code)
+
+    assert statuses == [HTTPStatus.BAD_REQUEST] * 10
+    assert right_but_too_late.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert attacker.get("/dashboard/").status_code == HTTPStatus.FOUND
