@@ -301,7 +301,9 @@ def _claim(request: HttpRequest) -> HttpResponse:
 def _sign_in_browser(request: HttpRequest, user: User, method: str, next_url: str):
     """Sign this browser in as `user`, who proved the inbox by link or by code."""
     previous_sign_in = user.last_login
-    login(request, user)
+    # Named, because a code is no credential a backend checks: the account was proven by the
+    # claim, and with more than one backend (the benchmark's, passkeys later) Django must know.
+    login(request, user, backend="sesame.backends.ModelBackend")
     start_session_clock(request)
     prune_expired_sessions_now_and_then()
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""

@@ -497,6 +497,33 @@ class WholeSignIn(Scenario):
         return []
 
 
+class CodeSignIn(Scenario):
+    name = "whole sign-in by code (5 requests + SMTP: ask, read the code, type it)"
+    requests_per_op = 5
+
+    def __init__(self, stack: Stack) -> None:
+        self.mailbox = stack.smtp.mailbox
+
+    def run(self, browser, state):
+        browser.cookies.clear()
+        address = f"c-{secrets.token_hex(6)}@bench.example.com"
+        token = browser.csrf_token("/")
+        browser.request("POST", "/", {"email": address, "csrfmiddlewaretoken": token})
+        message = self.mailbox.message_to(address, timeout=30)
+        text = message.get_body(preferencelist=("plain",)).get_content()
+        code = re.search(r"^\s+(\d{3} \d{3})\s*$", text, re.MULTILINE).group(1)
+        token = browser.csrf_token("/check-inbox/")
+        status, headers, _ = browser.request(
+            "POST", "/check-inbox/", {"code": code, "csrfmiddlewaretoken": token}
+        )
+        _, _, html = browser.request("GET", "/dashboard/")
+        return status == 302 and f"Hello, {address}" in html
+
+    def check(self):
+        self.mailbox.clear()
+        return []
+
+
 class PasswordSignIn(Scenario):
     name = "Django password login (LoginView, PBKDF2 default; 3 requests)"
     requests_per_op = 3
@@ -554,6 +581,7 @@ def run_round(database: str, seconds: float, output: Path) -> None:
             Confirm(tokens),
             Dashboard(tokens),
             WholeSignIn(stack),
+            CodeSignIn(stack),
             PasswordSignIn(50),
         ]
         results = []

@@ -244,3 +244,15 @@ def test_asking_again_and_again_buys_ten_wrong_codes_a_day_for_one_address(
     assert statuses == [HTTPStatus.BAD_REQUEST] * 10
     assert right_but_too_late.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert attacker.get("/dashboard/").status_code == HTTPStatus.FOUND
+
+
+def test_the_code_signs_in_with_more_than_one_authentication_backend(mailbox, alice, settings):
+    # A code is not a credential any backend checks; login() must be told which one to record.
+    settings.AUTHENTICATION_BACKENDS = [
+        "sesame.backends.ModelBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    laptop = browser()
+
+    assert type_code(laptop, ask(laptop, mailbox))["Location"] == "/dashboard/"
+    assert laptop.get("/dashboard/").context["user"] == alice
