@@ -46,6 +46,19 @@ def check_address_limit(address: str) -> None:
     _count(rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address, "address")
 
 
+def forgive_address(address: str) -> None:
+    """After a send that failed: the address's window starts again.
+
+    The email never left, so it must not count against the person. `limits` can clear a window
+    but not take back one hit, so earlier emails are forgiven too; the per-IP limit still holds,
+    and a mail server that refuses an address every time delivers nothing to flood it with.
+    """
+    try:
+        _limiter().clear(rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address)
+    except (StorageError, RedisError):
+        pass  # The person waits out the window instead.
+
+
 def code_guessing_allowed(address: str) -> bool:
     """Whether wrong codes for this address are still under their daily limit (counts nothing)."""
     item = rate(settings.RATE_LIMIT_CODE_FAILURES_PER_ADDRESS)

@@ -39,6 +39,7 @@ from accounts.rate_limits import (
     RateLimited,
     check_address_limit,
     check_client_limit,
+    forgive_address,
     limits_are_checkable,
 )
 from accounts.redirects import open_next_url, safe_next_url
@@ -90,7 +91,9 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         check_address_limit(address)
         user = find_or_create_user(address)
         code = issue_code(request, address, user)
-        send_login_email(address, user, code, next_url)
+        mailed = user is not None or settings.NO_ACCOUNT_EMAIL
+        if mailed:
+            send_login_email(address, user, code, next_url)
     except RateLimited as limited:
         log_event("rate_limited", scope=limited.scope, ip=client_ip(request))
         return rate_limited(request, limited)
@@ -99,6 +102,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         return sending_unavailable(request)
     except EmailNotSent as error:
         log_event("email_failed", email=mask_address(address), error=error)
+        forgive_address(address)
         return render(
             request,
             "accounts/email_failed.html",
@@ -106,7 +110,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
     log_event(
-        "email_sent",
+        "email_sent" if mailed else "email_not_sent",
         email=mask_address(address),
         kind="login_link" if user else "no_account",
         ip=client_ip(request),

@@ -80,6 +80,9 @@ RATE_LIMIT_PER_IP = env_rate("RATE_LIMIT_PER_IP", "30/15m")
 RATE_LIMIT_CODE_FAILURES_PER_ADDRESS = env_rate("RATE_LIMIT_CODE_FAILURES_PER_ADDRESS", "10/1d")
 SIGNUP_POLICY = os.environ.get("SIGNUP_POLICY", "open").strip().lower()
 # Compared with the ASCII form of an address's domain (accounts/addresses.py), so "faß.de" works.
+# Off: an address with no account (signup closed or another domain) gets no email at all. The page
+# still answers as for everyone; the time it takes may differ (docs/security.md).
+NO_ACCOUNT_EMAIL = env_bool("NO_ACCOUNT_EMAIL", True)
 SIGNUP_EMAIL_DOMAINS = [
     idna.encode(domain, uts46=True).decode() for domain in env_list("SIGNUP_EMAIL_DOMAINS")
 ]
@@ -324,6 +327,13 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True
+
+# --- Error reports ----------------------------------------------------------------------------
+
+# Whatever reporter an operator adds (AdminEmailHandler, the DEBUG page): no token, code or
+# sign-in cookie in it (config/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER = "config.error_reports.SecretFreeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.SecretFreeReporterFilter"
 
 # --- Logs --------------------------------------------------------------------------------------
 

@@ -208,3 +208,18 @@ def test_a_sign_in_leaves_no_token_in_any_log_line(client, mailbox, caplog):
     assert token not in caplog.text
     assert "alice@example.com" not in caplog.text
     assert "a***@example.com" in caplog.text
+
+
+def test_operators_can_turn_off_the_no_account_email(mailbox, settings):
+    settings.SIGNUP_POLICY = "closed"
+    settings.NO_ACCOUNT_EMAIL = False
+    User.objects.create_user("known@example.com")
+    known, stranger = (Client(headers={"X-Forwarded-Proto": "https"}) for _ in range(2))
+
+    answers = [
+        known.post("/", {"email": "known@example.com"}),
+        stranger.post("/", {"email": "stranger@example.com"}),
+    ]
+
+    assert [a["Location"] for a in answers] == ["/check-inbox/", "/check-inbox/"]
+    assert [rcpt for _, (rcpt,) in mailbox.envelopes] == ["known@example.com"]

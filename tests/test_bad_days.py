@@ -85,3 +85,17 @@ def test_sending_works_again_once_the_mail_server_is_back(client, mailbox):
 
     assert response.status_code == HTTPStatus.FOUND
     assert len(mailbox.wait_for(1)) == 1
+
+
+def test_a_send_that_failed_does_not_count_against_the_address(client, mailbox):
+    smtp_server.stop()
+    try:
+        failed = [client.post("/", {"email": "alice@example.com"}) for _ in range(3)]
+    finally:
+        smtp_server.start()
+
+    sent = [client.post("/", {"email": "alice@example.com"}) for _ in range(3)]
+
+    assert [r.status_code for r in failed] == [HTTPStatus.SERVICE_UNAVAILABLE] * 3
+    assert [r.status_code for r in sent] == [HTTPStatus.FOUND] * 3
+    assert len(mailbox.wait_for(3)) == 3

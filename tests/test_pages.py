@@ -99,3 +99,13 @@ def test_two_spellings_of_one_address_cannot_become_two_accounts():
     User.objects.create_user("alice@example.com")
     with pytest.raises(IntegrityError), transaction.atomic():
         User.objects.bulk_create([User(email="ALICE@example.com")])
+
+
+def test_createsuperuser_without_a_terminal_or_password_makes_a_passwordless_admin(monkeypatch):
+    # What `fly ssh console -C "python manage.py createsuperuser --noinput --email …"` runs.
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+
+    call_command("createsuperuser", "--noinput", "--email", "root@example.com", verbosity=0)
+
+    admin = User.objects.get()
+    assert admin.is_superuser and not admin.has_usable_password()
