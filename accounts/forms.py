@@ -59,7 +59,8 @@ class LoginLinkForm(forms.Form):
 class ConfirmLinkForm(forms.Form):
     """The token from the emailed link, and where to go afterwards."""
 
-    sesame = forms.CharField(max_length=200, widget=forms.HiddenInput)
+    # A django-sesame token, or a signup token (accounts/login_links.py), which holds the address.
+    sesame = forms.CharField(max_length=600, widget=forms.HiddenInput)
     # Sealed to the token (accounts/redirects.py): opened, and checked again, after the claim.
     next = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 

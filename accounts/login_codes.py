@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import User
 from accounts.rate_limits import LimitsUnavailable, code_guessing_allowed, count_wrong_code
+from accounts.signup import create_account, signup_allowed
 
 SESSION_KEY = "login_code"
 DIGITS = 6
@@ -54,6 +55,8 @@ def issue_code(request: HttpRequest, address: str, user: User | None) -> str:
         "hash": _hash(request_id, code),
         "address": address,
         "user": user.pk if user else None,
+        # An address that may sign up: the right code creates its account.
+        "signup": user is not None and user.pk is None,
         "last_login": user.last_login.isoformat() if user and user.last_login else "",
         "issued_at": int(time.time()),
     }
@@ -84,8 +87,18 @@ def claim_code(request: HttpRequest, typed: str) -> User:
     if not constant_time_compare(_hash(pending["request"], typed), pending["hash"]):
         count_wrong_code(pending["address"])
         raise CodeProblem("wrong", tries_left=settings.LOGIN_CODE_MAX_ATTEMPTS - tries)
+    if pending["signup"]:
+        return _claim_signup(request, pending["address"])
     user = User.objects.filter(pk=pending["user"], is_active=True).first()
     if user is None or not _claim(user, pending["last_login"]):
+        raise CodeProblem("used")
+    del request.session[SESSION_KEY]
+    return user
+
+
+def _claim_signup(request: HttpRequest, address: str) -> User:
+    user = create_account(address) if signup_allowed(address) else None
+    if user is None:
         raise CodeProblem("used")
     del request.session[SESSION_KEY]
     return user

@@ -1,4 +1,13 @@
-"""Making, mailing and redeeming sign-in links. The tokens themselves are django-sesame's."""
+"""Making, mailing and redeeming sign-in links.
+
+Links for existing accounts carry django-sesame's tokens. An address with no account yet gets
+no account when it asks: anyone could fill the user table with addresses nobody confirmed. Its
+link carries a signup token instead, made with Django's signing framework (salted, timestamped,
+valid for LOGIN_LINK_MAX_AGE), and the account is created when that link, or its code, is
+confirmed: exactly once, by the unique index on the address. Both kinds travel in the `sesame`
+parameter and are told apart by their alphabet: a signup token's parts are joined with ".",
+which django-sesame's URL-safe base64 never contains.
+"""
 
 import hashlib
 import smtplib
@@ -6,7 +15,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
+from django.core import signing
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -19,6 +28,7 @@ from accounts.addresses import display_address
 from accounts.login_codes import grouped
 from accounts.models import User
 from accounts.redirects import seal_next_url
+from accounts.signup import create_account, signup_allowed
 
 # A token made for signing in is useless anywhere else, and tokens made elsewhere are useless here.
 LOGIN_SCOPE = "accounts:login"
@@ -43,29 +53,29 @@ class EmailNotSent(Exception):
     """The mail server refused or could not be reached."""
 
 
-def find_or_create_user(address: str) -> User | None:
-    """The account for this address, created if the signup policy allows; None otherwise."""
+# Signup tokens: salted apart from everything else Django signs, parts joined with ".".
+SIGNUP_SALT = "accounts.signup"
+SIGNUP_SEPARATOR = "."
+
+
+def find_account(address: str) -> User | None:
+    """Whom a link for this address would sign in, or None if nobody may.
+
+    An existing, active account; or, where the signup policy lets this address in and no
+    account has it yet, an unsaved User: its link and code create the account when confirmed.
+    """
     user = User.objects.filter(email=address).first()
     if user is not None:
         return user if user.is_active else None
-    if not signup_allowed(address):
-        return None
-    # get_or_create: two first requests for one address at once still make one account.
-    user, _ = User.objects.get_or_create(email=address, defaults={"password": make_password(None)})
-    return user
-
-
-def signup_allowed(address: str) -> bool:
-    if settings.SIGNUP_POLICY == "closed":
-        return False
-    if settings.SIGNUP_EMAIL_DOMAINS:
-        return address.rpartition("@")[2] in settings.SIGNUP_EMAIL_DOMAINS
-    return True
+    return User(email=address) if signup_allowed(address) else None
 
 
 def build_login_link(user: User, next_url: str = "") -> str:
     """The absolute link to the confirm page, on SITE_URL, never on the request's Host."""
-    token = get_token(user, scope=LOGIN_SCOPE)
+    if user.pk is None:
+        token = _signup_signer().sign_object({"email": user.email})
+    else:
+        token = get_token(user, scope=LOGIN_SCOPE)
     query = {"sesame": token}
     if next_url:
         query["next"] = seal_next_url(next_url, token)
@@ -102,7 +112,12 @@ def send_login_email(address: str, user: User | None, code: str, next_url: str =
 
 
 def check_login_link(token: str) -> User:
-    """The user a link signs in, without using it up; raise LinkProblem if it cannot."""
+    """The user a link signs in, without using it up; raise LinkProblem if it cannot.
+
+    For a signup link, an unsaved User: the account does not exist until the claim.
+    """
+    if SIGNUP_SEPARATOR in token:
+        return User(email=_signup_address(token))
     user = get_user(token, scope=LOGIN_SCOPE, update_last_login=False)
     if user is None:
         raise _diagnose(token)
@@ -116,6 +131,13 @@ def claim_login_link(token: str) -> User:
     parallel requests all pass. Moving last_login forward only where it still holds the value
     the token was checked against is a single conditional write, which the database serialises.
     """
+    if SIGNUP_SEPARATOR in token:
+        address = _signup_address(token)
+        _remember_used(token)
+        user = create_account(address)
+        if user is None:
+            raise LinkProblem("used")
+        return user
     user = check_login_link(token)
     # Remembered first, so that a request losing the race can already say "used".
     _remember_used(token)
@@ -125,6 +147,27 @@ def claim_login_link(token: str) -> User:
     if not claimed:
         raise LinkProblem("used")
     return user
+
+
+def _signup_signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=SIGNUP_SALT, sep=SIGNUP_SEPARATOR)
+
+
+def _signup_address(token: str) -> str:
+    """The address a signup link proves, while it has no account yet and may sign up."""
+    try:
+        signed = _signup_signer().unsign_object(token, max_age=settings.LOGIN_LINK_MAX_AGE)
+        address = signed["email"]
+    except signing.SignatureExpired:
+        expired = _signup_signer().unsign_object(token)["email"]
+        raise LinkProblem("expired", user=User(email=expired)) from None
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise LinkProblem("invalid") from None
+    if User.objects.filter(email=address).exists():
+        raise LinkProblem("used")  # its account was created: by this link, or a newer one
+    if not signup_allowed(address):
+        raise LinkProblem("invalid")
+    return address
 
 
 def _diagnose(token: str) -> LinkProblem:

@@ -28,7 +28,7 @@ from accounts.login_links import (
     LinkProblem,
     check_login_link,
     claim_login_link,
-    find_or_create_user,
+    find_account,
     reclaim,
     remember_claim,
     send_login_email,
@@ -89,7 +89,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             context = {"form": form, "typed": address, "suggestion": meant, "next_url": next_url}
             return render(request, "accounts/did_you_mean.html", context)
         check_address_limit(address)
-        user = find_or_create_user(address)
+        user = find_account(address)
         code = issue_code(request, address, user)
         mailed = user is not None or settings.NO_ACCOUNT_EMAIL
         if mailed:
@@ -112,7 +112,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     log_event(
         "email_sent" if mailed else "email_not_sent",
         email=mask_address(address),
-        kind="login_link" if user else "no_account",
+        kind=("signup_link" if user.pk is None else "login_link") if user else "no_account",
         ip=client_ip(request),
     )
     # The answer is the same whether or not the address has an account: nobody can probe.

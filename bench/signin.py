@@ -481,7 +481,7 @@ class WholeSignIn(Scenario):
         browser.request("POST", "/", {"email": address, "csrfmiddlewaretoken": token})
         message = self.mailbox.message_to(address, timeout=30)
         text = message.get_body(preferencelist=("plain",)).get_content()
-        query = re.search(r"/link/(\?sesame=[\w-]+)", text).group(1)
+        query = re.search(r"/link/(\?sesame=[\w.-]+)", text).group(1)
         browser.request("GET", "/link/" + query)
         token = re.search(
             r'name="csrfmiddlewaretoken" value="([^"]+)"', browser.request("GET", "/link/")[2]

@@ -179,7 +179,7 @@ class Mailbox:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         text = message.get_body(preferencelist=("plain",))
         if text is not None:
-            self.issued_tokens.update(re.findall(r"sesame=([\w-]+)", text.get_content()))
+            self.issued_tokens.update(re.findall(r"sesame=([\w.-]+)", text.get_content()))
         with self.arrived:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))

@@ -44,7 +44,7 @@ def test_a_person_signs_in_with_the_link_printed_in_the_terminal(dev_server):
 
         link = None
         for _ in range(100):
-            found = re.search(r"http://localhost:\d+/link/\?sesame=[\w-]+", terminal.read_text())
+            found = re.search(r"http://localhost:\d+/link/\?sesame=[\w.-]+", terminal.read_text())
             if found:
                 link = found.group(0)
                 break

@@ -107,8 +107,11 @@ def test_the_link_is_built_from_site_url_never_from_the_host_header(client, mail
         assert "evil.example" not in message.as_string()
 
 
-def test_a_new_address_gets_an_account_without_a_password(client, mailbox):
-    request_link(client, "new.person@example.com")
+def test_a_new_address_gets_an_account_without_a_password_once_proven(client, mailbox):
+    link = emailed_link(client, mailbox, "new.person@example.com")
+    assert not User.objects.exists()  # asking proves nothing
+    client.get(path_of(link))
+    client.post("/link/", {"sesame": token_of(link)})
 
     user = User.objects.get(email="new.person@example.com")
     assert not user.has_usable_password()
