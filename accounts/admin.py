@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from accounts.models import User
+from accounts.models import SuppressedAddress, User
 
 
 @admin.register(User)
@@ -22,3 +22,11 @@ class UserAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("last_login", "date_joined")
     filter_horizontal = ("groups", "user_permissions")
+
+
+@admin.register(SuppressedAddress)
+class SuppressedAddressAdmin(admin.ModelAdmin):
+    # Filled by the provider's webhooks; deleting a row lets mail go to the address again.
+    list_display = ("email", "reason", "created_at")
+    search_fields = ("email",)
+    readonly_fields = ("email", "reason", "created_at")

@@ -14,6 +14,7 @@ import smtplib
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
@@ -29,6 +30,7 @@ from accounts.login_codes import grouped
 from accounts.models import User
 from accounts.redirects import seal_next_url
 from accounts.signup import create_account, signup_allowed
+from accounts.suppression import suppress
 
 # A token made for signing in is useless anywhere else, and tokens made elsewhere are useless here.
 LOGIN_SCOPE = "accounts:login"
@@ -107,7 +109,11 @@ def send_login_email(address: str, user: User | None, code: str, next_url: str =
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     try:
         message.send()
-    except (smtplib.SMTPException, OSError) as error:
+    except AnymailRecipientsRefused:
+        # The provider will not write to this address (a past bounce or complaint): stop too,
+        # and answer as for everyone.
+        suppress(address, "refused by the provider")
+    except (smtplib.SMTPException, OSError, AnymailError) as error:
         raise EmailNotSent(type(error).__name__) from error
 
 

@@ -94,3 +94,22 @@ class User(AbstractBaseUser, PermissionsMixin):
             self.email = canonical_address(self.email)
         except InvalidAddress as error:
             raise ValidationError({"email": str(error)}) from None
+
+
+class SuppressedAddress(models.Model):
+    """An address the mail provider told us to stop writing to: a hard bounce or a complaint.
+
+    Sending on would hurt the sender's reputation (and so everyone's sign-in mail). The person
+    asking still gets the same answer as everyone: a suppressed address is nobody's business.
+    """
+
+    email = models.EmailField(_("email address"), max_length=254, unique=True)
+    reason = models.CharField(_("reason"), max_length=40)
+    created_at = models.DateTimeField(_("suppressed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppressed addresses")
+
+    def __str__(self) -> str:
+        return self.email

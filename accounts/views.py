@@ -45,6 +45,7 @@ from accounts.rate_limits import (
 from accounts.redirects import open_next_url, safe_next_url
 from accounts.session_lifetime import start_session_clock
 from accounts.session_pruning import prune_expired_sessions_now_and_then
+from accounts.suppression import is_suppressed
 from accounts.typos import suggestion
 
 LINK_PROBLEM_STATUS = {
@@ -91,7 +92,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         check_address_limit(address)
         user = find_account(address)
         code = issue_code(request, address, user)
-        mailed = user is not None or settings.NO_ACCOUNT_EMAIL
+        mailed = (user is not None or settings.NO_ACCOUNT_EMAIL) and not is_suppressed(address)
         if mailed:
             send_login_email(address, user, code, next_url)
     except RateLimited as limited:

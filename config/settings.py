@@ -69,6 +69,19 @@ email_host_password = os.environ.get("EMAIL_HOST_PASSWORD", "")
 email_use_tls = env_bool("EMAIL_USE_TLS", True)
 email_use_ssl = env_bool("EMAIL_USE_SSL", False)
 email_timeout = env_int("EMAIL_TIMEOUT", 10)
+# A transactional provider instead of SMTP: "postmark", "amazon_ses", "mailgun", "resend", … (any
+# django-anymail backend). Its own settings come from ANYMAIL_* variables, named as in anymail's
+# documentation without the prefix: ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET, …
+email_provider = os.environ.get("EMAIL_PROVIDER", "").strip().lower()
+if email_provider and not re.fullmatch(r"[a-z_]+", email_provider):
+    raise ImproperlyConfigured(
+        f"EMAIL_PROVIDER must name an anymail backend, such as postmark, not {email_provider!r}."
+    )
+anymail_settings = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 
 SITE_NAME = os.environ.get("SITE_NAME", "").strip() or "Latchkey"
 LOGIN_LINK_MAX_AGE = env_int("LOGIN_LINK_MAX_AGE", 600)
@@ -132,6 +145,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Third-party
+    "anymail",
     # Ours
     "accounts",
 ]
@@ -259,7 +274,12 @@ SESSION_COOKIE_AGE = SESSION_MAX_AGE
 
 # --- Email -------------------------------------------------------------------------------------
 
-if email_host:
+# Sign-in mail is never tracked: click tracking rewrites the link through the provider's
+# domain (which then sees the token), and open tracking adds a pixel nobody asked for.
+ANYMAIL = {**anymail_settings, "SEND_DEFAULTS": {"track_clicks": False, "track_opens": False}}
+if email_provider:
+    MAILERS = {"default": {"BACKEND": f"anymail.backends.{email_provider}.EmailBackend"}}
+elif email_host:
     MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",

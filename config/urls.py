@@ -7,6 +7,8 @@ urlpatterns = [
     # Before admin.site.urls, so that the admin's password form is never shown.
     path("admin/login/", admin_sign_in),
     path("admin/", admin.site.urls),
+    # Mail providers' webhooks (bounces, complaints), authenticated by ANYMAIL_WEBHOOK_SECRET.
+    path("anymail/", include("anymail.urls")),
     path("", include("accounts.urls")),
 ]
 

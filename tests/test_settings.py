@@ -108,3 +108,15 @@ def test_old_secret_keys_can_be_kept_while_a_rotation_settles():
     fallbacks = setting("SECRET_KEY_FALLBACKS", **PRODUCTION, SECRET_KEY_FALLBACKS="old-1, old-2")
     assert fallbacks == "['old-1', 'old-2']"
     assert setting("SECRET_KEY_FALLBACKS", **PRODUCTION) == "[]"
+
+
+def test_a_mail_provider_is_chosen_from_the_environment_with_tracking_off():
+    provider = {"EMAIL_PROVIDER": "postmark", "ANYMAIL_POSTMARK_SERVER_TOKEN": "pm-token"}
+
+    backend = setting("MAILERS['default']['BACKEND']", **PRODUCTION, **provider)
+    anymail = setting("ANYMAIL", **PRODUCTION, **provider)
+
+    assert backend == "anymail.backends.postmark.EmailBackend"
+    assert "'POSTMARK_SERVER_TOKEN': 'pm-token'" in anymail
+    assert "'track_clicks': False" in anymail and "'track_opens': False" in anymail
+    assert setting("MAILERS['default']['BACKEND']", **PRODUCTION).endswith("smtp.EmailBackend")

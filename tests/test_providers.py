@@ -1,0 +1,135 @@
+"""A transactional mail provider through django-anymail: tracking off, bounces stop further mail.
+
+Postmark's API is played by a small HTTP server on loopback, since this machine reaches no
+provider; anymail, its Postmark backend and Django's MAILERS are the real ones.
+"""
+
+import json
+import threading
+from base64 import b64encode
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.test import Client
+
+from accounts.models import SuppressedAddress
+from tests.servers import free_port
+
+pytestmark = pytest.mark.django_db
+
+WEBHOOK_SECRET = "webhook-user:webhook-password-0123456789"
+
+
+class PostmarkApi(BaseHTTPRequestHandler):
+    """Answers POST /email as Postmark does, keeping what it received."""
+
+    received: list[tuple[str, dict, dict]] = []
+    error_code = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.received.append((self.path, dict(self.headers), body))
+        if self.error_code:
+            answer = {
+                "ErrorCode": self.error_code,
+                "Message": "You tried to send to a recipient that has been marked as inactive.\n"
+                f"Found inactive addresses: {body['To']}.\n"
+                "Inactive recipients are ones that have generated a hard bounce or a spam "
+                "complaint.",
+            }
+            status = 422
+        else:
+            answer = {"To": body["To"], "MessageID": "b7bc2f4a", "ErrorCode": 0, "Message": "OK"}
+            status = 200
+        payload = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def postmark(settings):
+    """Mail goes through anymail's Postmark backend to the loopback stand-in."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), PostmarkApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    PostmarkApi.received = []
+    PostmarkApi.error_code = 0
+    settings.MAILERS = {"default": {"BACKEND": "anymail.backends.postmark.EmailBackend"}}
+    settings.ANYMAIL = {
+        **settings.ANYMAIL,
+        "POSTMARK_SERVER_TOKEN": "server-token-for-the-test",
+        "POSTMARK_API_URL": f"http://127.0.0.1:{server.server_port}/",
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    yield PostmarkApi
+    server.shutdown()
+    server.server_close()
+
+
+def browser() -> Client:
+    return Client(headers={"X-Forwarded-Proto": "https"})
+
+
+def test_sign_in_mail_goes_through_the_provider_with_tracking_off(postmark, alice):
+    asked = browser().post("/", {"email": "alice@example.com"})
+
+    assert asked["Location"] == "/check-inbox/"
+    ((path, headers, body),) = postmark.received
+    assert path == "/email"
+    assert headers["X-Postmark-Server-Token"] == "server-token-for-the-test"
+    assert body["To"] == "alice@example.com"
+    assert body["From"] == "Latchkey <sign-in@signin.example.test>"
+    assert body["TrackLinks"] == "None" and body["TrackOpens"] is False
+    assert "/link/?sesame=" in body["TextBody"]
+
+
+def bounce(client: Client, address: str, secret: str = WEBHOOK_SECRET):
+    event = {
+        "RecordType": "Bounce",
+        "Type": "HardBounce",
+        "TypeCode": 1,
+        "MessageID": "b7bc2f4a",
+        "Email": address,
+        "BouncedAt": "2026-11-28T10:00:00Z",
+        "Description": "The server was unable to deliver your message.",
+    }
+    credentials = b64encode(secret.encode()).decode()
+    return client.post(
+        "/anymail/postmark/tracking/",
+        json.dumps(event),
+        content_type="application/json",
+        headers={"Authorization": f"Basic {credentials}"},
+    )
+
+
+def test_a_hard_bounce_stops_further_mail_and_the_answer_stays_the_same(postmark, alice):
+    received = bounce(browser(), "Alice@Example.com")
+
+    assert received.status_code == HTTPStatus.OK
+    assert SuppressedAddress.objects.get().email == "alice@example.com"
+    asked = browser().post("/", {"email": "alice@example.com"})
+    assert asked["Location"] == "/check-inbox/"
+    assert postmark.received == []
+
+
+def test_a_webhook_without_the_secret_changes_nothing(postmark, alice):
+    refused = bounce(browser(), "alice@example.com", secret="guess:guess")
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert not SuppressedAddress.objects.exists()
+
+
+def test_an_address_the_provider_refuses_is_suppressed_without_an_error_page(postmark, alice):
+    postmark.error_code = 406  # Postmark: "inactive recipient"
+
+    asked = browser().post("/", {"email": "alice@example.com"})
+
+    assert asked["Location"] == "/check-inbox/"
+    assert SuppressedAddress.objects.get().reason == "refused by the provider"
