@@ -4,8 +4,8 @@ gunicorn's gthread worker hands a connection to one of its few threads as soon a
 byte arrives, and the thread then reads headers and body with blocking calls. A client that
 drips a byte every two seconds holds that thread as long as it likes: in the attack review 12
 such connections froze a machine of 8 threads. gunicorn's documentation assumes a buffering
-proxy in front (nginx). fly.io's proxy is not one we can count on: it forwards each request to
-the machine as it arrives, and its concurrency limits count requests, slow ones included.
+proxy in front (nginx). fly.io's proxy is not one we can count on: its documentation promises
+no request buffering, and its concurrency limits count requests, slow ones included.
 
 So the worker does what such a proxy would. Its event loop, which already waits on every idle
 connection, also reads requests without blocking; h11 (the HTTP/1.1 parser httpx and uvicorn
