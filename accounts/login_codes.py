@@ -24,7 +24,6 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.dateparse import parse_datetime
 from redis.exceptions import RedisError
@@ -68,10 +67,10 @@ def grouped(code: str) -> str:
     return f"{code[:3]} {code[3:]}"
 
 
-def pending_code_expires_at(request: HttpRequest) -> int | None:
-    """When this browser's code stops working (a Unix time), if it has one."""
+def pending_code_issued_at(request: HttpRequest) -> int | None:
+    """When this browser's code was mailed (a Unix time), if it has one."""
     pending = request.session.get(SESSION_KEY)
-    return pending["issued_at"] + settings.LOGIN_LINK_MAX_AGE if pending else None
+    return pending["issued_at"] if pending else None
 
 
 def claim_code(request: HttpRequest, typed: str) -> User:
@@ -90,7 +89,8 @@ def claim_code(request: HttpRequest, typed: str) -> User:
     if pending["signup"]:
         return _claim_signup(request, pending["address"])
     user = User.objects.filter(pk=pending["user"], is_active=True).first()
-    if user is None or not _claim(user, pending["last_login"]):
+    seen = parse_datetime(pending["last_login"]) if pending["last_login"] else None
+    if user is None or not User.objects.claim(user, seen):
         raise CodeProblem("used")
     del request.session[SESSION_KEY]
     return user
@@ -116,13 +116,3 @@ def _count_try(request_id: str) -> int:
         return cache.incr(key)
     except RedisError as error:
         raise LimitsUnavailable from error
-
-
-def _claim(user: User, issued_last_login: str) -> bool:
-    """The link's claim (accounts/login_links.py): exactly one of many wins."""
-    last_login = parse_datetime(issued_last_login) if issued_last_login else None
-    if user.last_login != last_login:
-        return False
-    return bool(
-        User.objects.filter(pk=user.pk, last_login=last_login).update(last_login=timezone.now())
-    )

@@ -21,7 +21,6 @@ from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from redis.exceptions import RedisError
 from sesame.utils import get_token, get_user
 
@@ -131,12 +130,7 @@ def check_login_link(token: str) -> User:
 
 
 def claim_login_link(token: str) -> User:
-    """Use the link up and return its user; of many simultaneous claims exactly one wins.
-
-    django-sesame's one-time check compares last_login, but reading and then saving it lets
-    parallel requests all pass. Moving last_login forward only where it still holds the value
-    the token was checked against is a single conditional write, which the database serialises.
-    """
+    """Use the link up and return its user; of many simultaneous claims exactly one wins."""
     if SIGNUP_SEPARATOR in token:
         address = _signup_address(token)
         _remember_used(token)
@@ -147,10 +141,7 @@ def claim_login_link(token: str) -> User:
     user = check_login_link(token)
     # Remembered first, so that a request losing the race can already say "used".
     _remember_used(token)
-    claimed = User.objects.filter(pk=user.pk, last_login=user.last_login).update(
-        last_login=timezone.now()
-    )
-    if not claimed:
+    if not User.objects.claim(user, user.last_login):
         raise LinkProblem("used")
     return user
 

@@ -27,6 +27,16 @@ class UserManager(BaseUserManager):
         fields.setdefault("is_superuser", True)
         return self.create_user(email, password, **fields)
 
+    def claim(self, user: "User", seen_last_login) -> bool:
+        """Move `user`'s last_login forward if it still holds `seen_last_login`.
+
+        django-sesame's one-time check reads last_login and saves it later, so parallel
+        requests all pass. One conditional UPDATE is serialised by the database: of many
+        claims of one link or code, exactly one wins, and every older link and code dies.
+        """
+        claimed = self.filter(pk=user.pk, last_login=seen_last_login)
+        return bool(claimed.update(last_login=timezone.now()))
+
     def get_by_natural_key(self, email: str) -> "User":
         try:
             return self.get(email=canonical_address(email))

@@ -22,7 +22,7 @@ from accounts.addresses import display_address
 from accounts.client_ip import client_ip
 from accounts.events import log_event, mask_address
 from accounts.forms import ConfirmLinkForm, LoginCodeForm, LoginLinkForm
-from accounts.login_codes import CodeProblem, claim_code, issue_code, pending_code_expires_at
+from accounts.login_codes import CodeProblem, claim_code, issue_code, pending_code_issued_at
 from accounts.login_links import (
     EmailNotSent,
     LinkProblem,
@@ -71,7 +71,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             return redirect(next_url or "dashboard")
         if not limits_are_checkable():
             return sending_unavailable(request)
-        form = LoginLinkForm(initial={"next": next_url, "email": request.GET.get("email", "")})
+        form = LoginLinkForm(initial={"next": next_url})
         return render(request, "accounts/sign_in.html", {"form": form})
 
     form = LoginLinkForm(request.POST)
@@ -122,9 +122,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 
 def _cooling_down(request: HttpRequest) -> bool:
-    expires_at = pending_code_expires_at(request)
-    issued_at = expires_at - settings.LOGIN_LINK_MAX_AGE if expires_at else 0
-    return time.time() - issued_at < RESEND_COOL_DOWN
+    issued_at = pending_code_issued_at(request)
+    return issued_at is not None and time.time() - issued_at < RESEND_COOL_DOWN
 
 
 def _check_inbox_redirect(next_url: str) -> HttpResponse:
@@ -159,7 +158,8 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
             status = CODE_PROBLEM_STATUS[problem.reason]
         except LimitsUnavailable:
             return sending_unavailable(request)
-    expires_at = pending_code_expires_at(request)
+    issued_at = pending_code_issued_at(request)
+    expires_at = issued_at + settings.LOGIN_LINK_MAX_AGE if issued_at else None
     context = {
         "form": form,
         "address": address,
@@ -340,7 +340,7 @@ def rate_limited(request: HttpRequest, limited: RateLimited) -> HttpResponse:
     context = {
         "minutes": minutes,
         "scope": limited.scope,
-        "has_code": pending_code_expires_at(request) is not None,
+        "has_code": pending_code_issued_at(request) is not None,
     }
     response = render(
         request, "accounts/rate_limited.html", context, status=HTTPStatus.TOO_MANY_REQUESTS

@@ -18,7 +18,7 @@ STARS = SafeExceptionReporterFilter.cleansed_substitute
 
 
 def secrets_in(request: HttpRequest | None) -> set[str]:
-    """The secret values this request carries, longest first when replaced."""
+    """The secret values this request carries: tokens, codes, sign-in and session cookies."""
     if request is None:
         return set()
     found: set[str] = set()
@@ -34,7 +34,7 @@ def secrets_in(request: HttpRequest | None) -> set[str]:
     ):
         if cookies.get(name):
             found.add(cookies[name])
-    # A six-digit code is short enough to appear by chance; it is starred all the same.
+    # Shorter values are no secret of ours, and starring them would blank random text.
     return {value for value in found if len(value) >= 6}
 
 
@@ -62,6 +62,7 @@ class SecretFreeExceptionReporter(ExceptionReporter):
         return self._scrub(super().get_traceback_text())
 
     def _scrub(self, report: str) -> str:
+        # Longest first, so that no secret is left half-starred inside a longer one.
         for secret in sorted(secrets_in(self.request), key=len, reverse=True):
             report = report.replace(secret, STARS)
         return report

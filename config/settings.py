@@ -92,10 +92,10 @@ RATE_LIMIT_PER_IP = env_rate("RATE_LIMIT_PER_IP", "30/15m")
 # Wrong codes for one address, whichever browser asked: caps guessing across many emails.
 RATE_LIMIT_CODE_FAILURES_PER_ADDRESS = env_rate("RATE_LIMIT_CODE_FAILURES_PER_ADDRESS", "10/1d")
 SIGNUP_POLICY = os.environ.get("SIGNUP_POLICY", "open").strip().lower()
-# Compared with the ASCII form of an address's domain (accounts/addresses.py), so "faß.de" works.
 # Off: an address with no account (signup closed or another domain) gets no email at all. The page
 # still answers as for everyone; the time it takes may differ (docs/security.md).
 NO_ACCOUNT_EMAIL = env_bool("NO_ACCOUNT_EMAIL", True)
+# Compared with the ASCII form of an address's domain (accounts/addresses.py), so "faß.de" works.
 SIGNUP_EMAIL_DOMAINS = [
     idna.encode(domain, uts46=True).decode() for domain in env_list("SIGNUP_EMAIL_DOMAINS")
 ]
@@ -266,7 +266,6 @@ SESAME_TOKENS = ["sesame.tokens_v2"]
 SESAME_SIGNATURE_SIZE = 16
 # A link mailed to an old address must not work once the address changes.
 SESAME_INVALIDATE_ON_EMAIL_CHANGE = True
-
 
 # ASVS 5.0 V7.3: an idle timeout and an absolute lifetime, both enforced on the server
 # (accounts/session_lifetime.py); the cookie and the stored session expire with the latter.

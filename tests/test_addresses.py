@@ -5,6 +5,7 @@ from http import HTTPStatus
 
 import pytest
 from django.apps import apps
+from django.test import Client
 
 from accounts.addresses import InvalidAddress, canonical_address, display_address
 from accounts.models import User
@@ -42,8 +43,14 @@ def test_spellings_of_one_inbox_share_one_account_and_one_allowance(client, mail
     fourth = request_link(client, "ALICE@example。com")
 
     assert fourth.status_code == HTTPStatus.TOO_MANY_REQUESTS
-    assert not User.objects.exists()  # and when one of the links is confirmed, it is alice@
+    assert not User.objects.exists()  # asking proves nothing
     assert [rcpt for _, rcpt in mailbox.envelopes] == [["alice@example.com"]] * 3
+    # Confirming the links of two spellings: one account, and the second link finds it made.
+    tokens = [link_in(message).split("sesame=")[1] for message in mailbox.wait_for(3)]
+    assert client.post("/link/", {"sesame": tokens[1]})["Location"] == "/dashboard/"
+    elsewhere = Client(headers={"X-Forwarded-Proto": "https"})
+    assert elsewhere.post("/link/", {"sesame": tokens[2]}).status_code == HTTPStatus.GONE
+    assert list(User.objects.values_list("email", flat=True)) == ["alice@example.com"]
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,9 @@ class Command(BaseCommand):
             is_staff=False,
             is_superuser=False,
         )
-        if dry_run:
-            self.stdout.write(f"{unused.count()} accounts never signed in (nothing deleted).")
-            return
         count = unused.count()
+        if dry_run:
+            self.stdout.write(f"{count} accounts never signed in (nothing deleted).")
+            return
         unused.delete()
         self.stdout.write(f"Deleted {count} accounts that never signed in.")
