@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from accounts.models import SuppressedAddress, User
+from accounts.models import SignInEmail, SuppressedAddress, User
 
 
 @admin.register(User)
@@ -30,3 +30,20 @@ class SuppressedAddressAdmin(admin.ModelAdmin):
     list_display = ("email", "reason", "created_at")
     search_fields = ("email",)
     readonly_fields = ("email", "reason", "created_at")
+
+
+@admin.register(SignInEmail)
+class SignInEmailAdmin(admin.ModelAdmin):
+    # "Did my email go out?": what the worker did with each request, kept for a day.
+    list_display = ("address", "requested_at", "status", "attempts", "problem", "sent_at")
+    list_filter = ("status",)
+    search_fields = ("address",)
+    # A list only: a page per row would put the id, which names a request in someone's
+    # session, into URLs and access logs.
+    list_display_links = None
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -4,8 +4,11 @@ A person often asks on a laptop and reads the mail on a phone. The link signs in
 it; the code, typed on the laptop, signs in the laptop. Nothing a mail scanner does can use a
 code: it has to be typed into the page of the browser that asked.
 
-- The code lives in the asking browser's session, as a keyed hash (Django's salted HMAC with
-  SECRET_KEY), never in clear and never in a log. Another browser has nothing to check against.
+- The code is never stored. It is derived from the random id of the request for the email
+  (a SignInEmail row) with Django's salted HMAC and SECRET_KEY: the worker that mails it and
+  the page that checks it compute the same six digits, a retried email carries the same code,
+  and without SECRET_KEY nothing in the task queue or the database tells the code. Only the
+  asking browser's session names the request: another browser has nothing to check against.
 - Wrong tries are counted in Redis with one atomic INCR per try, per request for an email, so
   of 30 simultaneous guesses at most LOGIN_CODE_MAX_ATTEMPTS are judged, on any number of
   machines and threads. Wrong codes for one address are also capped per day, whichever browser
@@ -14,21 +17,19 @@ code: it has to be typed into the page of the browser that asked.
   one email cannot both sign in, and any sign-in ends every older code and link.
 - A newer email from the same browser replaces the session's code.
 
-Addresses without an account get a code record too, for a code never sent: a typed code is
-then answered exactly as a wrong one is, so the page says nothing about who has an account.
+Addresses without an account get a request too, for a code never sent: a typed code is then
+answered exactly as a wrong one is, so the page says nothing about who has an account.
 """
 
-import secrets
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
-from django.utils.dateparse import parse_datetime
 from redis.exceptions import RedisError
 
-from accounts.models import User
+from accounts.models import SignInEmail, User
 from accounts.rate_limits import LimitsUnavailable, code_guessing_allowed, count_wrong_code
 from accounts.signup import create_account, signup_allowed
 
@@ -45,21 +46,19 @@ class CodeProblem(Exception):
         self.tries_left = tries_left
 
 
-def issue_code(request: HttpRequest, address: str, user: User | None) -> str:
-    """A new code for this browser, replacing any older one; the code itself, to be mailed."""
-    code = f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
-    request_id = secrets.token_urlsafe(16)
+def issue_code(request: HttpRequest, email: SignInEmail) -> None:
+    """Tie the code of this email to this browser, replacing any older one."""
     request.session[SESSION_KEY] = {
-        "request": request_id,
-        "hash": _hash(request_id, code),
-        "address": address,
-        "user": user.pk if user else None,
-        # An address that may sign up: the right code creates its account.
-        "signup": user is not None and user.pk is None,
-        "last_login": user.last_login.isoformat() if user and user.last_login else "",
-        "issued_at": int(time.time()),
+        "request": email.id,
+        "address": email.address,
+        "issued_at": int(email.requested_at.timestamp()),
     }
-    return code
+
+
+def code_for(request_id: str, secret: str | None = None) -> str:
+    """The six digits of one request's email: a keyed hash of its id, cut down as HOTP does."""
+    keyed = salted_hmac("accounts.login_codes", request_id, secret=secret, algorithm="sha256")
+    return f"{int.from_bytes(keyed.digest()) % 10**DIGITS:0{DIGITS}d}"
 
 
 def grouped(code: str) -> str:
@@ -68,9 +67,15 @@ def grouped(code: str) -> str:
 
 
 def pending_code_issued_at(request: HttpRequest) -> int | None:
-    """When this browser's code was mailed (a Unix time), if it has one."""
+    """When this browser asked for its latest email (a Unix time), if it has one."""
     pending = request.session.get(SESSION_KEY)
     return pending["issued_at"] if pending else None
+
+
+def pending_request(request: HttpRequest) -> str | None:
+    """The id of the email this browser asked for last, if any."""
+    pending = request.session.get(SESSION_KEY)
+    return pending["request"] if pending else None
 
 
 def claim_code(request: HttpRequest, typed: str) -> User:
@@ -83,14 +88,16 @@ def claim_code(request: HttpRequest, typed: str) -> User:
     tries = _count_try(pending["request"])
     if tries > settings.LOGIN_CODE_MAX_ATTEMPTS or not code_guessing_allowed(pending["address"]):
         raise CodeProblem("exhausted")
-    if not constant_time_compare(_hash(pending["request"], typed), pending["hash"]):
+    email = SignInEmail.objects.filter(pk=pending["request"]).select_related("user").first()
+    # A code never mailed (no account, not sent yet) is answered exactly as a wrong one.
+    mailed = email is not None and email.status == SignInEmail.Status.SENT
+    if not (_matches(pending["request"], typed) and mailed):
         count_wrong_code(pending["address"])
         raise CodeProblem("wrong", tries_left=settings.LOGIN_CODE_MAX_ATTEMPTS - tries)
-    if pending["signup"]:
+    if email.signup:
         return _claim_signup(request, pending["address"])
-    user = User.objects.filter(pk=pending["user"], is_active=True).first()
-    seen = parse_datetime(pending["last_login"]) if pending["last_login"] else None
-    if user is None or not User.objects.claim(user, seen):
+    user = email.user
+    if user is None or not user.is_active or not User.objects.claim(user, email.user_last_login):
         raise CodeProblem("used")
     del request.session[SESSION_KEY]
     return user
@@ -104,9 +111,10 @@ def _claim_signup(request: HttpRequest, address: str) -> User:
     return user
 
 
-def _hash(request_id: str, code: str) -> str:
-    keyed = salted_hmac("accounts.login_codes", f"{request_id}:{code}", algorithm="sha256")
-    return keyed.hexdigest()
+def _matches(request_id: str, typed: str) -> bool:
+    # Codes mailed before a key rotation still work under SECRET_KEY_FALLBACKS.
+    secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return any(constant_time_compare(typed, code_for(request_id, secret)) for secret in secrets)
 
 
 def _count_try(request_id: str) -> int:

@@ -1,4 +1,4 @@
-"""Making, mailing and redeeming sign-in links.
+"""Making and redeeming sign-in links (accounts/delivery.py mails them).
 
 Links for existing accounts carry django-sesame's tokens. An address with no account yet gets
 no account when it asks: anyone could fill the user table with addresses nobody confirmed. Its
@@ -10,26 +10,19 @@ which django-sesame's URL-safe base64 never contains.
 """
 
 import hashlib
-import smtplib
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.urls import reverse
 from redis.exceptions import RedisError
 from sesame.utils import get_token, get_user
 
-from accounts.addresses import display_address
-from accounts.login_codes import grouped
 from accounts.models import User
 from accounts.redirects import seal_next_url
 from accounts.signup import create_account, signup_allowed
-from accounts.suppression import suppress
 
 # A token made for signing in is useless anywhere else, and tokens made elsewhere are useless here.
 LOGIN_SCOPE = "accounts:login"
@@ -48,10 +41,6 @@ class LinkProblem(Exception):
         super().__init__(reason)
         self.reason = reason
         self.user = user
-
-
-class EmailNotSent(Exception):
-    """The mail server refused or could not be reached."""
 
 
 # Signup tokens: salted apart from everything else Django signs, parts joined with ".".
@@ -81,39 +70,6 @@ def build_login_link(user: User, next_url: str = "") -> str:
     if next_url:
         query["next"] = seal_next_url(next_url, token)
     return settings.SITE_URL + reverse("confirm_link") + "?" + urlencode(query)
-
-
-def send_login_email(address: str, user: User | None, code: str, next_url: str = "") -> None:
-    """Mail the link and the code, or, when there is no account to sign in to, a note saying so."""
-    context = {
-        "address": display_address(address),
-        "site_name": settings.SITE_NAME,
-        "site_url": settings.SITE_URL,
-        "site_host": settings.SITE_HOST,
-        "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
-    }
-    if user is not None:
-        template = "emails/login_link"
-        context["link"] = build_login_link(user, next_url)
-        context["code"] = grouped(code)
-    else:
-        template = "emails/no_account"
-    subject = render_to_string(f"{template}_subject.txt", context).strip()
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[address],
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    try:
-        message.send()
-    except AnymailRecipientsRefused:
-        # The provider will not write to this address (a past bounce or complaint): stop too,
-        # and answer as for everyone.
-        suppress(address, "refused by the provider")
-    except (smtplib.SMTPException, OSError, AnymailError) as error:
-        raise EmailNotSent(type(error).__name__) from error
 
 
 def check_login_link(token: str) -> User:

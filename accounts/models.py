@@ -123,3 +123,47 @@ class SuppressedAddress(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class SignInEmail(models.Model):
+    """One request for a sign-in email, from the moment it is asked for until it is delivered.
+
+    The request only writes this row and queues its delivery (accounts/delivery.py), so it
+    answers at once whatever the mail server does. The worker decides what the email says,
+    sends it and records the outcome here, which the check-inbox page reads. The row holds no
+    secret: the link is made when it is sent and the code is derived from the row's id with
+    SECRET_KEY (accounts/login_codes.py).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        RETRYING = "retrying", _("waiting to retry")
+        SENT = "sent", _("sent")
+        # Nothing to send: no account (NO_ACCOUNT_EMAIL off) or a suppressed address.
+        NOT_SENT = "not_sent", _("not sent on purpose")
+        FAILED = "failed", _("could not be delivered")
+
+    # Random and unguessable: it names the request in the asking browser's session.
+    id = models.CharField(primary_key=True, max_length=32, editable=False)
+    address = models.EmailField(_("email address"), max_length=254)
+    next_url = models.CharField(max_length=2000, blank=True)
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # Why the last attempt failed: an exception's class name or an SMTP reply code, no address.
+    problem = models.CharField(max_length=100, blank=True)
+    # What the worker found when it sent: whom the link and code sign in. The code's claim
+    # needs last_login as it was then, as django-sesame's token does.
+    user = models.ForeignKey("User", null=True, blank=True, on_delete=models.CASCADE)
+    user_last_login = models.DateTimeField(null=True, blank=True)
+    signup = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("sign-in email")
+        verbose_name_plural = _("sign-in emails")
+        indexes = [models.Index(fields=["requested_at"], name="signinemail_requested_at")]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"

@@ -20,32 +20,34 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.addresses import display_address
 from accounts.client_ip import client_ip
+from accounts.delivery import delivery_status, request_email
 from accounts.events import log_event, mask_address
 from accounts.forms import ConfirmLinkForm, LoginCodeForm, LoginLinkForm
-from accounts.login_codes import CodeProblem, claim_code, issue_code, pending_code_issued_at
+from accounts.login_codes import (
+    CodeProblem,
+    claim_code,
+    issue_code,
+    pending_code_issued_at,
+    pending_request,
+)
 from accounts.login_links import (
-    EmailNotSent,
     LinkProblem,
     check_login_link,
     claim_login_link,
-    find_account,
     reclaim,
     remember_claim,
-    send_login_email,
 )
-from accounts.models import User
+from accounts.models import SignInEmail, User
+from accounts.pruning import prune_now_and_then
 from accounts.rate_limits import (
     LimitsUnavailable,
     RateLimited,
     check_address_limit,
     check_client_limit,
-    forgive_address,
     limits_are_checkable,
 )
 from accounts.redirects import open_next_url, safe_next_url
 from accounts.session_lifetime import start_session_clock
-from accounts.session_pruning import prune_expired_sessions_now_and_then
-from accounts.suppression import is_suppressed
 from accounts.typos import suggestion
 
 LINK_PROBLEM_STATUS = {
@@ -90,32 +92,16 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             context = {"form": form, "typed": address, "suggestion": meant, "next_url": next_url}
             return render(request, "accounts/did_you_mean.html", context)
         check_address_limit(address)
-        user = find_account(address)
-        code = issue_code(request, address, user)
-        mailed = (user is not None or settings.NO_ACCOUNT_EMAIL) and not is_suppressed(address)
-        if mailed:
-            send_login_email(address, user, code, next_url)
+        # The same work for every address: whom the email is for is decided by the worker.
+        email = request_email(address, next_url)
+        issue_code(request, email)
     except RateLimited as limited:
         log_event("rate_limited", scope=limited.scope, ip=client_ip(request))
         return rate_limited(request, limited)
     except LimitsUnavailable:
         log_event("sending_unavailable", reason="rate limits cannot be checked")
         return sending_unavailable(request)
-    except EmailNotSent as error:
-        log_event("email_failed", email=mask_address(address), error=error)
-        forgive_address(address)
-        return render(
-            request,
-            "accounts/email_failed.html",
-            {"address": address, "next_url": next_url},
-            status=HTTPStatus.SERVICE_UNAVAILABLE,
-        )
-    log_event(
-        "email_sent" if mailed else "email_not_sent",
-        email=mask_address(address),
-        kind=("signup_link" if user.pk is None else "login_link") if user else "no_account",
-        ip=client_ip(request),
-    )
+    log_event("email_requested", email=mask_address(address), ip=client_ip(request))
     # The answer is the same whether or not the address has an account: nobody can probe.
     request.session["login_address"] = address
     return _check_inbox_redirect(next_url)
@@ -123,7 +109,10 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 def _cooling_down(request: HttpRequest) -> bool:
     issued_at = pending_code_issued_at(request)
-    return issued_at is not None and time.time() - issued_at < RESEND_COOL_DOWN
+    if issued_at is None or time.time() - issued_at >= RESEND_COOL_DOWN:
+        return False
+    # "Try again" after an email that could not be delivered is never held back.
+    return delivery_status(pending_request(request)) != SignInEmail.Status.FAILED
 
 
 def _check_inbox_redirect(next_url: str) -> HttpResponse:
@@ -160,7 +149,9 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
             return sending_unavailable(request)
     issued_at = pending_code_issued_at(request)
     expires_at = issued_at + settings.LOGIN_LINK_MAX_AGE if issued_at else None
+    email_id = pending_request(request)
     context = {
+        "delivery": delivery_status(email_id) if email_id else None,
         "form": form,
         "address": address,
         "shown_address": display_address(address),
@@ -310,7 +301,7 @@ def _sign_in_browser(request: HttpRequest, user: User, method: str, next_url: st
     # claim, and with more than one backend (the benchmark's, passkeys later) Django must know.
     login(request, user, backend="sesame.backends.ModelBackend")
     start_session_clock(request)
-    prune_expired_sessions_now_and_then()
+    prune_now_and_then()
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
     log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
     response = redirect(next_url or "dashboard")

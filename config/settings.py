@@ -147,6 +147,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     # Third-party
     "anymail",
+    "django_tasks_db",
     # Ours
     "accounts",
 ]
@@ -297,6 +298,20 @@ elif email_host:
 else:
     # Development: the email, link included, is printed where runserver prints.
     MAILERS = {"default": {"BACKEND": "accounts.console_mail.ReadableConsoleBackend"}}
+
+# --- Background tasks --------------------------------------------------------------------------
+
+# Sign-in mail leaves the request (accounts/delivery.py). In production a `manage.py db_worker`
+# process sends it (fly.toml [processes]); the queue is a table in the same PostgreSQL, so a
+# request's email and its task commit together and no other service is needed. With DEBUG on
+# the email is sent inside the request, so `scripts/run` needs no worker.
+TASKS = {
+    "default": {
+        "BACKEND": "django.tasks.backends.immediate.ImmediateBackend"
+        if DEBUG
+        else "django_tasks_db.DatabaseBackend"
+    }
+}
 
 # --- Security headers and cookies --------------------------------------------------------------
 

@@ -1,9 +1,13 @@
 import copy
 import logging
+import os
 import re
+import subprocess
+import sys
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import caches
@@ -13,7 +17,7 @@ from django.test import Client
 
 from accounts.models import User
 from tests.environment import TEST_SECRET_KEY, postgres_server, redis_server, smtp_server
-from tests.servers import AppServer, free_port
+from tests.servers import ROOT, AppServer, free_port
 
 # Read before Django's test setup swaps every mailer for its in-memory outbox.
 PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)
@@ -58,6 +62,16 @@ def real_smtp(settings):
     """Mail goes to the SMTP server on loopback, not to Django's in-memory outbox."""
     settings.MAILERS = PRODUCTION_MAILERS
     smtp_server.mailbox.clear()
+
+
+@pytest.fixture(autouse=True)
+def mail_in_the_request(settings):
+    """In-process stories send their email inside the request, as `scripts/run` (DEBUG) does.
+
+    What production runs, the queue and its worker process, has its own tests
+    (tests/test_delivery.py) and runs under every gunicorn the system tests start.
+    """
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
 
 @pytest.fixture(autouse=True)
@@ -108,6 +122,33 @@ def app_environment(port: int, **overrides: str) -> dict[str, str]:
         "WEB_CONCURRENCY": "2",
         **overrides,
     }
+
+
+def migrate(database_url: str) -> None:
+    """Run our migrations on another database, as fly's release command does."""
+    test_only = ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in test_only}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env | {"DATABASE_URL": database_url},
+        check=True,
+    )
+
+
+def database_of_its_own(name: str) -> str:
+    """A new, migrated database on the suite's PostgreSQL; its URL.
+
+    Apps on one database share one mail queue, and any of their workers may send any of its
+    emails, as in production. An app configured unlike the others (no mail server) gets its own.
+    """
+    with psycopg.connect(postgres_server.url.rsplit("/", 1)[0] + "/postgres") as admin:
+        admin.autocommit = True
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_server.url.rsplit("/", 1)[0] + "/" + name
+    migrate(url)
+    return url
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import email.policy
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.cookiejar import CookieJar
@@ -45,6 +47,30 @@ def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen | 
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listened on port {port} within {timeout} s")
+
+
+def wait_for_line(
+    log: Path, text: str, process: subprocess.Popen, after: int = 0, timeout: float = 20.0
+) -> None:
+    """Wait until a process announces readiness in its log, past the first `after` characters."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace")[after:]:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before saying {text!r}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {text!r} within {timeout} s")
+        time.sleep(0.05)
+
+
+def production_processes() -> dict[str, list[str]]:
+    """fly.toml's [processes]: what production runs, as commands for this interpreter."""
+    processes = tomllib.loads((ROOT / "fly.toml").read_text())["processes"]
+    programs = {"gunicorn": [sys.executable, "-m", "gunicorn"], "python": [sys.executable]}
+    return {name: programs[argv[0]] + argv[1:] for name, argv in _split(processes).items()}
+
+
+def _split(processes: dict[str, str]) -> dict[str, list[str]]:
+    return {name: shlex.split(line) for name, line in processes.items()}
 
 
 def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
@@ -172,10 +198,19 @@ class Mailbox:
 
     # Seconds the server stalls before accepting a message: a slow mail server.
     delay: float = 0.0
+    # Replies for the next messages instead of accepting them, such as "451 4.3.0 Try later".
+    refusals: list[str] = field(default_factory=list)
+    # Each message's start (its DATA command), accepted or not.
+    attempts: int = 0
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
+        with self.arrived:
+            self.attempts += 1
+            self.arrived.notify_all()
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.refusals:
+            return self.refusals.pop(0)
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         text = message.get_body(preferencelist=("plain",))
         if text is not None:
@@ -190,7 +225,9 @@ class Mailbox:
 
     def clear(self) -> None:
         self.delay = 0.0
+        self.refusals.clear()
         with self.arrived:
+            self.attempts = 0
             self.messages.clear()
             self.envelopes.clear()
             self.by_recipient.clear()
@@ -203,6 +240,12 @@ class Mailbox:
             if not self.arrived.wait_for(arrived, timeout):
                 raise AssertionError(f"no email arrived for {address}")
             return arrived()
+
+    def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until `count` messages have started, whatever the server answers them."""
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: self.attempts >= count, timeout):
+                raise AssertionError(f"expected {count} attempts, got {self.attempts}")
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         with self.arrived:
@@ -229,7 +272,10 @@ class SmtpServer:
 
 
 class AppServer:
-    """Our app the way production runs it: gunicorn with config/gunicorn.py and DEBUG off."""
+    """Our app the way production runs it: every process fly.toml lists, with DEBUG off.
+
+    gunicorn ("app") serves; the worker ("worker") sends the mail the requests queue.
+    """
 
     # Every log file any instance wrote during the run, for the final check for tokens.
     all_logs: list[Path] = []
@@ -240,39 +286,65 @@ class AppServer:
         self.port = port or free_port()
         self.env = env
         self.tls = tls
+        self.commands = production_processes()
         self.process: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="test-gunicorn-", suffix=".log", delete=False)
-        AppServer.all_logs.append(Path(self.log.name))
+        self.worker_log = tempfile.NamedTemporaryFile(
+            prefix="test-worker-", suffix=".log", delete=False
+        )
+        AppServer.all_logs += [Path(self.log.name), Path(self.worker_log.name)]
 
     @property
     def origin(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self) -> "AppServer":
+    def _environment(self) -> dict[str, str]:
         env = {**os.environ, **self.env, "PORT": str(self.port)}
         for test_only in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"):
             env.pop(test_only, None)
+        return env
+
+    def start(self, worker: bool = True) -> "AppServer":
+        env = self._environment()
         if self.tls:
             # TLS in gunicorn itself stands in for fly's proxy, so a browser sees real HTTPS.
             certificate, key = self.tls
             env["GUNICORN_CMD_ARGS"] = f"--certfile {certificate} --keyfile {key}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            self.commands["app"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
+        if worker:
+            self.start_worker()
         wait_for_port(self.port, process=self.process)
         return self
 
+    def start_worker(self) -> None:
+        log = Path(self.worker_log.name)
+        earlier = len(log.read_text(errors="replace"))
+        self.worker = subprocess.Popen(
+            self.commands["worker"],
+            cwd=ROOT,
+            env=self._environment(),
+            stdout=self.worker_log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_line(log, "Starting worker", self.worker, after=earlier)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            stop_process(self.worker)
+            self.worker = None
+
     def stop(self) -> None:
+        self.stop_worker()
         if self.process is not None:
             stop_process(self.process)
             self.process = None
 
     def logs(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
+        app = Path(self.log.name).read_text(errors="replace")
+        return app + Path(self.worker_log.name).read_text(errors="replace")
 
     def client(self, **kwargs) -> httpx.Client:
         """A browser as the app sees it behind fly's proxy, which terminates TLS and says so.

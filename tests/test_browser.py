@@ -9,6 +9,7 @@ screenshot under tests/artifacts/screenshots/ (scripts/screenshots refreshes doc
 import os
 import re
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -25,7 +26,7 @@ from sesame.utils import get_query_string
 
 from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
-from tests.conftest import app_environment, link_in
+from tests.conftest import app_environment, database_of_its_own, link_in
 from tests.servers import ROOT, AppServer, free_port
 
 # Tests never write tracked files: pictures go to an ignored folder, and `scripts/screenshots`
@@ -59,26 +60,29 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
     return str(certificate), str(key)
 
 
-def https_app(certificate, **env: str):
+def https_app(certificate, worker: bool = True, **env: str):
     port = free_port()
-    app = AppServer(app_environment(port, **env), port=port, tls=certificate).start()
+    app = AppServer(app_environment(port, **env), port=port, tls=certificate).start(worker)
     yield app
     app.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app(django_db_setup, certificate):
     yield from https_app(certificate)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_without_redis(django_db_setup, certificate):
-    yield from https_app(certificate, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    # Its worker stays off: with no Redis it queues nothing, and it must not send the other
+    # app's mail with its own settings.
+    yield from https_app(certificate, worker=False, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_without_mail(django_db_setup, certificate):
-    yield from https_app(certificate, EMAIL_PORT=str(free_port()))
+    database = database_of_its_own("without_mail")
+    yield from https_app(certificate, DATABASE_URL=database, EMAIL_PORT=str(free_port()))
 
 
 @pytest.fixture(scope="session")
@@ -263,11 +267,38 @@ def test_without_redis_the_page_says_to_come_back_shortly(app_without_redis, pag
     look_at(page, axe, "unavailable")
 
 
-def test_without_a_mail_server_the_page_says_the_email_was_not_sent(app_without_mail, page, axe):
+def check_again_until(page: Page, text: str, timeout: float = 10) -> None:
+    """Press "Check again" on check-inbox, as a waiting person would, until the page says `text`."""
+    deadline = time.monotonic() + timeout
+    while text not in page.content():
+        assert time.monotonic() < deadline, f"check-inbox never said {text!r}"
+        page.get_by_role("link", name="Check again").click()
+
+
+def test_without_a_mail_server_the_page_says_the_email_is_still_on_its_way(
+    app_without_mail, page, axe
+):
     ask_for_a_link(page, app_without_mail, "alice@example.com")
 
-    expect(heading(page)).to_have_text("We could not send the email")
+    check_again_until(page, "The mail server has not taken the email yet")
+    expect(heading(page)).to_have_text("Check your inbox")
+    expect(page.get_by_role("status")).to_contain_text("We keep trying until")
+    look_at(page, axe, "email-retrying")
+
+
+def test_a_mail_server_that_refuses_the_email_is_told_and_try_again_is_offered(
+    app, page, axe, mailbox
+):
+    mailbox.refusals = ["550 5.7.1 Message refused"]
+    ask_for_a_link(page, app, "alice@example.com")
+
+    check_again_until(page, "We could not send the email")
+    expect(page.get_by_role("button", name="Try again")).to_be_visible()
     look_at(page, axe, "email-failed")
+
+    page.get_by_role("button", name="Try again").click()
+    mailbox.message_to("alice@example.com")
+    check_again_until(page, "We sent an email to")
 
 
 def test_an_unknown_address_is_a_friendly_404(app, page, axe):

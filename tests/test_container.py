@@ -4,6 +4,7 @@ fly.io's builder builds the image. Here the Dockerfile's own install and collect
 in a fresh virtual environment, and its exact CMD starts the app that a person then signs in to.
 """
 
+import ast
 import json
 import os
 import re
@@ -158,14 +159,19 @@ def test_the_image_recipe_installs_collects_static_files_and_serves_a_sign_in(tm
         {key: os.environ[key] for key in os.environ if key.startswith(("EMAIL_", "REDIS_"))},
         PORT=str(port),
     )
-    process = subprocess.Popen(command, cwd=root / "app", env=runtime_env)
+    # fly runs each of fly.toml's [processes] in the image, in place of its CMD.
+    assert shlex.split(FLY["processes"]["app"]) == command
+    processes = [
+        subprocess.Popen(shlex.split(line), cwd=root / "app", env=runtime_env)
+        for line in FLY["processes"].values()
+    ]
     try:
-        wait_for_port(port, timeout=30, process=process)
+        wait_for_port(port, timeout=30, process=processes[0])
         app = AppServer(runtime_env, port=port)  # only for its browser-like client
         with app.client() as browser:
             assert browser.get("/").status_code == HTTPStatus.OK
             ask_for_a_link(browser, "ship@example.com")
-            confirm_the_link(browser, link_in(mailbox.wait_for(1)[0]))
+            confirm_the_link(browser, link_in(mailbox.message_to("ship@example.com", timeout=20)))
             signed_in = browser.get("/dashboard/")
             stylesheet = re.search(r'href="(/static/css/site\.[0-9a-f]+\.css)"', signed_in.text)
             css = browser.get(stylesheet.group(1), headers={"Accept-Encoding": "br"})
@@ -174,7 +180,12 @@ def test_the_image_recipe_installs_collects_static_files_and_serves_a_sign_in(tm
         assert css.headers["Content-Encoding"] == "br"
         assert "immutable" in css.headers["Cache-Control"]
     finally:
-        stop_process(process)
+        for process in processes:
+            stop_process(process)
+
+
+def test_fly_routes_requests_to_the_web_process_only():
+    assert FLY["http_service"]["processes"] == ["app"]
 
 
 def test_fly_serves_the_port_the_image_exposes_and_gunicorn_binds():
@@ -207,12 +218,19 @@ def test_fly_migrates_before_each_release_without_the_request_time_limits():
     assert "statement_timeout" not in options and "connect_timeout" not in options
 
 
-def test_fly_stops_machines_the_way_gunicorn_finishes_requests():
+def test_fly_stops_machines_the_way_gunicorn_and_the_mail_worker_finish_their_work():
     gunicorn = gunicorn_settings()
+    env = {k: v for k, v in os.environ.items() if k != "EMAIL_TIMEOUT"} | {"EMAIL_HOST": "mail"}
+    code = "from django.conf import settings; print(settings.MAILERS['default']['OPTIONS'])"
+    mail = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
 
-    assert FLY["kill_signal"] == "SIGTERM"
+    assert FLY["kill_signal"] == "SIGTERM"  # both finish what they hold on SIGTERM
     assert FLY["kill_timeout"] > gunicorn["graceful_timeout"]
     assert gunicorn["timeout"] >= gunicorn["graceful_timeout"]
+    # The worker finishes the email in hand: one SMTP conversation, bounded by EMAIL_TIMEOUT.
+    assert FLY["kill_timeout"] > ast.literal_eval(mail)["timeout"]
 
 
 def test_fly_prefers_machines_with_free_threads_and_stops_at_what_the_workers_hold():

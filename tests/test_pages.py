@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from accounts.models import User
+from accounts.models import SignInEmail, User
 from tests.conftest import link_in, path_of
+from tests.test_codes import code_in
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +110,17 @@ def test_createsuperuser_without_a_terminal_or_password_makes_a_passwordless_adm
 
     admin = User.objects.get()
     assert admin.is_superuser and not admin.has_usable_password()
+
+
+def test_staff_see_what_became_of_each_sign_in_email_and_cannot_change_it(client, mailbox):
+    User.objects.create_superuser("boss@example.com")
+    client.post("/", {"email": "boss@example.com"})
+    client.post("/check-inbox/", {"code": code_in(mailbox.message_to("boss@example.com"))})
+
+    listing = client.get("/admin/accounts/signinemail/")
+
+    assert listing.status_code == HTTPStatus.OK
+    assert b"boss@example.com" in listing.content and b"sent" in listing.content
+    email = SignInEmail.objects.get()
+    assert f"/admin/accounts/signinemail/{email.pk}/".encode() not in listing.content
+    assert client.get("/admin/accounts/signinemail/add/").status_code == HTTPStatus.FORBIDDEN

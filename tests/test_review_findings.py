@@ -4,14 +4,17 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+import time_machine
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
-from accounts.models import User
+from accounts.models import SignInEmail, User
 from tests.conftest import link_in, path_of
 from tests.environment import redis_server
+from tests.test_codes import code_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,13 +112,14 @@ def test_an_old_secret_key_in_the_fallbacks_keeps_sessions_and_links_alive(
     client = signed_in_browser(mailbox, "alice@example.com")
     other = browser()
     other.post("/", {"email": "alice@example.com"})
-    link = link_in(mailbox.message_to("alice@example.com"))
+    message = mailbox.message_to("alice@example.com")
 
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-brand-new-secret-key-after-rotation-0123456789-abcdefghijklmn"
 
     assert client.get("/dashboard/").status_code == HTTPStatus.OK
-    assert other.get(path_of(link)).status_code == HTTPStatus.SEE_OTHER
+    assert other.get(path_of(link_in(message))).status_code == HTTPStatus.SEE_OTHER
+    assert other.post("/check-inbox/", {"code": code_in(message)})["Location"] == "/dashboard/"
 
 
 def test_expired_sessions_are_pruned_by_the_next_sign_in_of_the_hour(mailbox, alice):
@@ -133,3 +137,22 @@ def test_expired_sessions_are_pruned_by_the_next_sign_in_of_the_hour(mailbox, al
     later.create()
     signed_in_browser(mailbox, "alice@example.com")
     assert Session.objects.filter(pk=later.session_key).exists()
+
+
+def test_sign_in_emails_and_their_tasks_are_kept_for_a_day(mailbox, alice):
+    with time_machine.travel(timezone.now() - timedelta(days=1, minutes=1)):
+        yesterday = browser()
+        yesterday.post("/", {"email": "alice@example.com"})
+        task = DBTaskResult.objects.create(
+            task_path="accounts.delivery.deliver",
+            args_kwargs={"args": ["old"], "kwargs": {}},
+            status="SUCCESSFUL",
+            finished_at=timezone.now(),
+            backend_name="default",
+        )
+    mailbox.clear()
+
+    signed_in_browser(mailbox, "alice@example.com")
+
+    assert SignInEmail.objects.count() == 1  # today's
+    assert not DBTaskResult.objects.filter(pk=task.pk).exists()

@@ -1,0 +1,184 @@
+"""Sign-in email, sent beside the request by a worker, and retried until its link would expire.
+
+The request writes a SignInEmail row and queues its delivery in one transaction, then answers:
+a silent mail server no longer holds the person on a blank page, and the email cannot be lost
+between the two (django-tasks-db keeps the queue in the same PostgreSQL, so both rows commit
+or neither does). Production runs `manage.py db_worker` beside gunicorn (fly.toml
+[processes]); with DEBUG on, Django's immediate backend sends inside the request, so
+development needs no worker.
+
+The worker decides what the email says (a link and code for an account or a signup, or a note
+that there is no account), so the request does the same work for every address. Nothing secret
+is queued: the task's only argument is the row's id, the link is made when it is sent, and the
+code is derived from the id with SECRET_KEY (accounts/login_codes.py), so a retry mails the same
+code.
+
+A mail server that says "try later" (4xx), times out or refuses the connection is tried again
+after RETRY_DELAYS, until the link would expire; a permanent refusal (5xx) is recorded and the
+check-inbox page says so. Two deliveries of one row cannot both send: each starts with a
+conditional UPDATE that only one wins.
+"""
+
+import secrets
+import smtplib
+from datetime import timedelta
+
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F
+from django.tasks import default_task_backend, task
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.addresses import display_address
+from accounts.events import log_event, mask_address
+from accounts.login_codes import code_for, grouped
+from accounts.login_links import build_login_link, find_account
+from accounts.models import SignInEmail, User
+from accounts.rate_limits import LimitsUnavailable, forgive_address
+from accounts.suppression import is_suppressed, suppress
+
+Status = SignInEmail.Status
+
+# Seconds to wait before the 2nd, 3rd, … attempt; the last delay repeats until the link expires.
+RETRY_DELAYS = (2, 10, 30, 60, 120)
+
+
+def request_email(address: str, next_url: str) -> SignInEmail:
+    """Queue a sign-in email for `address`; the row and its task are committed together."""
+    with transaction.atomic():
+        email = SignInEmail.objects.create(
+            id=secrets.token_urlsafe(16), address=address, next_url=next_url
+        )
+        deliver.enqueue(email.id)
+    return email
+
+
+def delivery_status(email_id: str) -> str | None:
+    """Where the email with this id stands, as the person may know it; None if it is gone.
+
+    Not sending on purpose (no account, a suppressed address) reads as sent: the page must say
+    the same for every address.
+    """
+    status = SignInEmail.objects.filter(pk=email_id).values_list("status", flat=True).first()
+    return Status.SENT if status == Status.NOT_SENT else status
+
+
+@task()
+def deliver(email_id: str) -> str:
+    """Send one sign-in email, or arrange its next attempt; the outcome is kept on its row."""
+    claimed = SignInEmail.objects.filter(pk=email_id, status__in=[Status.QUEUED, Status.RETRYING])
+    if not claimed.update(status=Status.SENDING, attempts=F("attempts") + 1):
+        return "already handled"  # a duplicate delivery, or a row that was pruned
+    email = SignInEmail.objects.get(pk=email_id)
+    if timezone.now() >= _expiry(email):
+        return _finish(email, Status.FAILED, problem="expired before it could be sent")
+
+    user = find_account(email.address)
+    if user is None and not settings.NO_ACCOUNT_EMAIL or is_suppressed(email.address):
+        return _finish(email, Status.NOT_SENT)
+    # Whom the code signs in is written down before the code leaves, so it works on arrival.
+    email.user = user if user is not None and user.pk is not None else None
+    email.user_last_login = user.last_login if user is not None else None
+    email.signup = user is not None and user.pk is None
+    email.save(update_fields=["user", "user_last_login", "signup"])
+    try:
+        _send(email, user)
+    except AnymailRecipientsRefused:
+        # The provider will not write to this address (a past bounce or complaint): stop too.
+        suppress(email.address, "refused by the provider")
+        return _finish(email, Status.NOT_SENT)
+    except (smtplib.SMTPException, OSError, AnymailError) as error:
+        return _failed(email, error)
+    except Exception as error:
+        _finish(email, Status.FAILED, problem=type(error).__name__)
+        raise  # a defect: the task's own record keeps the traceback
+    return _finish(email, Status.SENT)
+
+
+def _send(email: SignInEmail, user: User | None) -> None:
+    """Mail the link and the code, or, when there is no account to sign in to, a note saying so."""
+    context = {
+        "address": display_address(email.address),
+        "site_name": settings.SITE_NAME,
+        "site_url": settings.SITE_URL,
+        "site_host": settings.SITE_HOST,
+        "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
+    }
+    if user is not None:
+        template = "emails/login_link"
+        context["link"] = build_login_link(user, email.next_url)
+        context["code"] = grouped(code_for(email.id))
+    else:
+        template = "emails/no_account"
+    message = EmailMultiAlternatives(
+        subject=render_to_string(f"{template}_subject.txt", context).strip(),
+        body=render_to_string(f"{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.address],
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    message.send()
+
+
+def _failed(email: SignInEmail, error: Exception) -> str:
+    problem = _describe(error)
+    retry_at = timezone.now() + timedelta(seconds=_delay_after(email.attempts))
+    if is_transient(error) and retry_at < _expiry(email) and default_task_backend.supports_defer:
+        _finish(email, Status.RETRYING, problem=problem)
+        deliver.using(run_after=retry_at).enqueue(email.id)
+        return Status.RETRYING
+    try:
+        # The person did not get the email: asking again must not count against the address.
+        forgive_address(email.address)
+    except LimitsUnavailable:
+        pass
+    return _finish(email, Status.FAILED, problem=problem)
+
+
+def _finish(email: SignInEmail, status: str, problem: str = "") -> str:
+    email.status = status
+    email.problem = problem
+    if status == Status.SENT:
+        email.sent_at = timezone.now()
+    email.save(update_fields=["status", "problem", "sent_at"])
+    log_event(
+        f"email_{status}",
+        email=mask_address(email.address),
+        attempt=email.attempts,
+        **({"problem": problem} if problem else {}),
+    )
+    return status
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether the same email may go through later.
+
+    SMTP says so itself: 4xx is "try again later", 5xx is "no". Timeouts, refused and dropped
+    connections are transient. A provider's HTTP API is the other way round: 429 and 5xx are
+    its own trouble, other 4xx are a request it will never accept.
+    """
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return any(400 <= code < 500 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    if isinstance(error, AnymailAPIError):
+        status = getattr(error, "status_code", None)
+        return status is None or status == 429 or status >= 500
+    return isinstance(error, smtplib.SMTPException | OSError)
+
+
+def _describe(error: Exception) -> str:
+    # A reply code and a class name tell an operator enough; reply texts may quote the address.
+    code = getattr(error, "smtp_code", None) or getattr(error, "status_code", None)
+    return f"{type(error).__name__} {code}" if code else type(error).__name__
+
+
+def _delay_after(attempts: int) -> int:
+    return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+
+
+def _expiry(email: SignInEmail):
+    return email.requested_at + timedelta(seconds=settings.LOGIN_LINK_MAX_AGE)

@@ -1,0 +1,218 @@
+"""The email leaves the request: a queue in PostgreSQL and a worker beside gunicorn send it.
+
+In-process stories run django-tasks-db's own worker loop in this process, with the clock moved
+on by time-machine where a retry waits; the system stories run fly.toml's processes.
+"""
+
+import json
+import re
+import threading
+import time
+from http import HTTPStatus
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+
+from accounts.delivery import RETRY_DELAYS, deliver
+from accounts.models import SignInEmail
+from tests.conftest import link_in
+from tests.flows import ask_for_a_link
+from tests.test_codes import code_in
+
+Status = SignInEmail.Status
+TRY_LATER = "451 4.3.0 Try again later"
+
+
+@pytest.fixture
+def queue(settings, transactional_db):
+    """The production backend: the request queues, and nothing is sent until a worker runs."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def run_worker() -> None:
+    """django-tasks-db's worker loop: every task that is due, then stop."""
+    Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test",
+        excluded_queue_names=[],
+    ).run()
+
+
+def ask(client: Client, address: str = "alice@example.com") -> SignInEmail:
+    asked = client.post("/", {"email": address})
+    assert asked.status_code == HTTPStatus.FOUND
+    return SignInEmail.objects.get(address=address, status__in=[Status.QUEUED])
+
+
+def page(client: Client) -> str:
+    return client.get("/check-inbox/").content.decode()
+
+
+def test_asking_queues_the_email_and_the_request_sends_nothing(queue, client, mailbox, alice):
+    email = ask(client)
+
+    (task,) = DBTaskResult.objects.all()
+    assert task.task_path == "accounts.delivery.deliver"
+    assert task.args_kwargs == {"args": [email.id], "kwargs": {}}
+    assert mailbox.attempts == 0
+    assert "We are sending an email to" in page(client)
+
+
+def test_the_worker_sends_it_once_and_the_page_says_so(queue, client, mailbox, alice):
+    email = ask(client)
+
+    run_worker()
+    run_worker()
+
+    (message,) = mailbox.wait_for(1)
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.user) == (Status.SENT, 1, alice)
+    assert "We sent an email to" in page(client)
+    assert client.post("/check-inbox/", {"code": code_in(message)})["Location"] == "/dashboard/"
+
+
+def test_the_same_email_queued_twice_is_sent_once(queue, client, mailbox, alice):
+    email = ask(client)
+
+    deliver.enqueue(email.id)
+    run_worker()
+
+    assert mailbox.attempts == 1
+    assert DBTaskResult.objects.get(args_kwargs__args=[email.id], return_value="already handled")
+
+
+def test_a_mail_server_saying_try_later_delays_the_email_but_never_loses_it(
+    queue, client, mailbox, alice
+):
+    mailbox.refusals = [TRY_LATER, TRY_LATER]
+    with time_machine.travel(timezone.now()) as clock:
+        email = ask(client)
+        run_worker()
+        waiting = page(client)
+        for delay in RETRY_DELAYS[:2]:
+            run_worker()  # not due yet: nothing happens
+            clock.shift(delay)
+            run_worker()
+
+    (message,) = mailbox.wait_for(1)
+    email.refresh_from_db()
+    assert mailbox.attempts == 3
+    assert (email.status, email.attempts) == (Status.SENT, 3)
+    assert "The mail server has not taken the email yet" in waiting
+    assert "We sent an email to" in page(client)
+    # The code mailed on the third attempt is the one this browser checks.
+    assert client.post("/check-inbox/", {"code": code_in(message)})["Location"] == "/dashboard/"
+
+
+def test_a_refusal_is_final_and_the_page_offers_to_try_again(queue, client, mailbox, alice):
+    mailbox.refusals = ["550 5.7.1 Message refused"]
+    with time_machine.travel(timezone.now()) as clock:
+        email = ask(client)
+        run_worker()
+        clock.shift(60 * 60)
+        run_worker()
+
+    email.refresh_from_db()
+    assert (email.status, email.problem) == (Status.FAILED, "SMTPDataError 550")
+    assert mailbox.attempts == 1
+    failed = page(client)
+    assert "We could not send the email" in failed
+    assert ">Try again</button>" in failed
+
+
+def test_retries_end_when_the_link_would_expire(queue, client, mailbox, alice):
+    mailbox.refusals = [TRY_LATER] * 100
+    attempted_at = []
+    with time_machine.travel(timezone.now()) as clock:
+        email = ask(client)
+        while not SignInEmail.objects.filter(pk=email.pk, status=Status.FAILED).exists():
+            attempted_at.append(round((timezone.now() - email.requested_at).total_seconds()))
+            run_worker()
+            if due := DBTaskResult.objects.filter(status="READY").first():
+                clock.move_to(due.run_after)
+
+    email.refresh_from_db()
+    assert email.problem == "SMTPDataError 451"
+    # Waits of 2, 10, 30, 60, then 120 s, while the link lives (10 minutes in the tests).
+    assert attempted_at == [0, 2, 12, 42, 102, 222, 342, 462, 582]
+    assert mailbox.attempts == email.attempts == len(attempted_at)
+    assert "We could not send the email" in page(client)
+
+
+def test_nothing_in_the_queue_or_the_request_row_tells_the_link_or_the_code(
+    queue, client, mailbox, alice
+):
+    ask(client)
+    run_worker()
+    message = mailbox.wait_for(1)[0]
+    token = re.search(r"sesame=([\w.-]+)", link_in(message)).group(1)
+    code = code_in(message).replace(" ", "")
+
+    stored = json.dumps(
+        [list(DBTaskResult.objects.values()), list(SignInEmail.objects.values())], default=str
+    )
+    assert token not in stored
+    assert code not in stored
+
+
+def all_done(timeout: float) -> None:
+    """Wait until the worker has written down the outcome of every email."""
+    deadline = time.monotonic() + timeout
+    while SignInEmail.objects.exclude(status=Status.SENT).exists():
+        assert time.monotonic() < deadline, "some emails were never recorded as sent"
+        time.sleep(0.05)
+
+
+# --- As production runs it: gunicorn and the worker, from fly.toml ------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_try_later_from_the_mail_server_costs_a_few_seconds_not_the_email(live_app, mailbox):
+    mailbox.refusals = [TRY_LATER]
+    with live_app.client() as browser:
+        asked = ask_for_a_link(browser, "alice@example.com")
+        mailbox.message_to("alice@example.com", timeout=20)
+
+    assert asked.status_code == HTTPStatus.FOUND
+    assert mailbox.attempts == 2
+    assert len(mailbox.messages) == 1
+    assert SignInEmail.objects.get().attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_stopped_mid_queue_and_started_again_loses_nothing_sends_nothing_twice(
+    live_app, mailbox
+):
+    mailbox.delay = 0.5  # each email takes half a second to hand over
+    people = [f"person{n}@example.com" for n in range(6)]
+
+    def ask_as(address: str) -> None:
+        with live_app.client() as browser:
+            assert ask_for_a_link(browser, address).status_code == HTTPStatus.FOUND
+
+    askers = [threading.Thread(target=ask_as, args=(address,)) for address in people]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join()
+    mailbox.wait_for_attempts(2)
+    live_app.stop_worker()  # SIGTERM, as fly stops a machine: the email in hand is finished
+    left_in_the_queue = SignInEmail.objects.filter(status=Status.QUEUED).count()
+    in_hand = SignInEmail.objects.filter(status=Status.SENDING).count()
+    live_app.start_worker()
+    mailbox.wait_for(len(people), timeout=30)
+    all_done(timeout=10)
+
+    assert in_hand == 0
+    assert 0 < left_in_the_queue < len(people)
+    assert sorted(mailbox.by_recipient) == sorted(people)
+    assert all(len(messages) == 1 for messages in mailbox.by_recipient.values())
