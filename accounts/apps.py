@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 
 
 class AccountsConfig(AppConfig):
@@ -7,3 +8,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import suppression  # noqa: F401 - connects the webhook receiver
+
+        # Every sign-in here is a claim (User.objects.claim), which has just moved last_login
+        # in its one conditional UPDATE; Django's receiver would write it a second time.
+        user_logged_in.disconnect(dispatch_uid="update_last_login")

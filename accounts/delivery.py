@@ -15,8 +15,8 @@ code.
 
 A mail server that says "try later" (4xx), times out or refuses the connection is tried again
 after RETRY_DELAYS, until the link would expire; a permanent refusal (5xx) is recorded and the
-check-inbox page says so. Two deliveries of one row cannot both send: each starts with a
-conditional UPDATE that only one wins.
+check-inbox page says so. django-tasks-db hands each task to one worker (SELECT … FOR UPDATE SKIP
+LOCKED), each attempt enqueues the next only as it ends, and a row already sent is skipped.
 """
 
 import secrets
@@ -27,7 +27,6 @@ from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsR
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F
 from django.tasks import default_task_backend, task
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -69,21 +68,21 @@ def delivery_status(email_id: str) -> str | None:
 @task()
 def deliver(email_id: str) -> str:
     """Send one sign-in email, or arrange its next attempt; the outcome is kept on its row."""
-    claimed = SignInEmail.objects.filter(pk=email_id, status__in=[Status.QUEUED, Status.RETRYING])
-    if not claimed.update(status=Status.SENDING, attempts=F("attempts") + 1):
-        return "already handled"  # a duplicate delivery, or a row that was pruned
-    email = SignInEmail.objects.get(pk=email_id)
+    waiting = [Status.QUEUED, Status.RETRYING]
+    email = SignInEmail.objects.filter(pk=email_id, status__in=waiting).first()
+    if email is None:
+        return "already handled"  # sent already, or pruned
+    email.attempts += 1
     if timezone.now() >= _expiry(email):
         return _finish(email, Status.FAILED, problem="expired before it could be sent")
 
     user = find_account(email.address)
-    if user is None and not settings.NO_ACCOUNT_EMAIL or is_suppressed(email.address):
+    if (user is None and not settings.NO_ACCOUNT_EMAIL) or is_suppressed(email.address):
         return _finish(email, Status.NOT_SENT)
-    # Whom the code signs in is written down before the code leaves, so it works on arrival.
+    # Whom the code signs in, written down with the outcome: the code works once it is "sent".
     email.user = user if user is not None and user.pk is not None else None
     email.user_last_login = user.last_login if user is not None else None
     email.signup = user is not None and user.pk is None
-    email.save(update_fields=["user", "user_last_login", "signup"])
     try:
         _send(email, user)
     except AnymailRecipientsRefused:
@@ -143,7 +142,18 @@ def _finish(email: SignInEmail, status: str, problem: str = "") -> str:
     email.problem = problem
     if status == Status.SENT:
         email.sent_at = timezone.now()
-    email.save(update_fields=["status", "problem", "sent_at"])
+    # One write for everything this attempt learned.
+    email.save(
+        update_fields=[
+            "status",
+            "problem",
+            "sent_at",
+            "attempts",
+            "user",
+            "user_last_login",
+            "signup",
+        ]
+    )
     log_event(
         f"email_{status}",
         email=mask_address(email.address),

@@ -137,7 +137,6 @@ class SignInEmail(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
-        SENDING = "sending", _("sending")
         RETRYING = "retrying", _("waiting to retry")
         SENT = "sent", _("sent")
         # Nothing to send: no account (NO_ACCOUNT_EMAIL off) or a suppressed address.

@@ -15,6 +15,8 @@ TARGETS = """\
 | Worker resident memory at most 80 MB | {rss} |
 | Cold start under 1.5 s | {cold_start} |
 | A sign-in by code costs no more server CPU than one by link | {code_vs_link} |
+| On PostgreSQL, mail worker counted: a sign-in by link at most 18 ms of server CPU, \
+by code at most 12 ms | {absolute} |
 """
 
 
@@ -26,6 +28,7 @@ def standing(rounds: list[dict]) -> dict[str, str]:
         "rss",
         "cold_start",
         "code_vs_link",
+        "absolute",
     )
     parts: dict[str, list[str]] = {key: [] for key in keys}
     for summary in rounds:
@@ -50,6 +53,11 @@ def standing(rounds: list[dict]) -> dict[str, str]:
             f"{summary['database']}: {code_ms:.1f} ms by code, {link_ms:.1f} ms by link "
             f"({'met' if code_ms <= link_ms else 'missed'})"
         )
+        if db == "postgresql":
+            parts["absolute"].append(
+                f"{link_ms:.1f} ms by link ({'met' if link_ms <= 18 else 'missed'}), "
+                f"{code_ms:.1f} ms by code ({'met' if code_ms <= 12 else 'missed'})"
+            )
         cold = summary["cold_start_s"]
         parts["cold_start"].append(f"{db}: {cold:.2f} s ({'met' if cold < 1.5 else 'missed'})")
     return {key: "; ".join(values) for key, values in parts.items()}
@@ -60,19 +68,20 @@ def table(summary: dict) -> str:
     floor = results[0]
     lines = [
         "| Scenario | ops/s at saturation | p50 ms at half load | p99 ms at half load | "
-        "server CPU ms per op | CPU x floor | p99 x floor | failed |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "server CPU ms per op | of which the mail worker | CPU x floor | p99 x floor | failed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r['name']} | {r['throughput']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{r['cpu_ms']:.2f} | {r['cpu_ms'] / floor['cpu_ms']:.1f} | "
+            f"{r['cpu_ms']:.2f} | {r['mail_cpu_ms']:.2f} | {r['cpu_ms'] / floor['cpu_ms']:.1f} | "
             f"{r['p99_ms'] / floor['p99_ms']:.1f} | {r['failures']} |"
         )
     notes = [note for r in results for note in r["notes"]]
     rss = ", ".join(f"{mb:.0f} MB" for mb in summary["worker_rss_mb"])
     notes += [
-        f"Worker resident memory after the run: {rss}.",
+        f"Worker resident memory after the run: {rss}; the mail worker's: "
+        f"{summary['mail_worker_rss_mb']:.0f} MB.",
         f"Cold start, process start to the first 200 from `/healthz`: "
         f"{summary['cold_start_s']:.2f} s.",
         f"Load generator and SMTP sink used {summary['generator_cpu_s']:.1f} s of CPU over "
@@ -140,8 +149,10 @@ so that no worker's CPU accounting leaves mid-run.
 
 For each scenario: throughput with 8 clients in a closed loop for {seconds:g} s; p50 and p99
 latency in an open loop at half that rate (measured from each request's scheduled start, so a
-queue shows); and the gunicorn workers' own CPU time (utime + stime from /proc) per successful
-operation. Every counted sign-in really succeeded: the dashboard greeted the new address.
+queue shows); and the CPU time (utime + stime from /proc) of the gunicorn workers and of the
+mail worker (`manage.py worker`, started as `fly.toml` lists it, on the same core) per successful
+operation, read once the mail queue is empty, so every email the phase queued is paid for.
+Every counted sign-in really succeeded: the dashboard greeted the new address.
 Failures are counted in the table, never dropped. The floor is a page that does nothing
 (`GET /check-inbox/` without a session answers a redirect) through the same middleware.
 

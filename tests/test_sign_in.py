@@ -9,7 +9,9 @@ import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from sesame.utils import get_query_string
 
@@ -319,6 +321,18 @@ def test_signing_in_ends_every_older_link(client, mailbox, alice):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert SESSION_KEY not in client.session
+
+
+def test_a_sign_in_writes_last_login_once(client, mailbox, alice):
+    link = emailed_link(client, mailbox, "alice@example.com")
+
+    with CaptureQueriesContext(connection) as queries:
+        client.post("/link/", {"sesame": token_of(link)})
+
+    writes = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "accounts_user"')]
+    assert len(writes) == 1 and "last_login" in writes[0]
+    alice.refresh_from_db()
+    assert alice.last_login is not None
 
 
 def test_deactivating_a_user_ends_their_links(client, mailbox, alice):

@@ -10,6 +10,7 @@ import logging
 import time
 
 from django.db import DatabaseError, connections
+from django_tasks_db.compat import TASKS_LOGGER
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorker
 
 from accounts.events import log_event
@@ -20,6 +21,13 @@ FIRST_WAIT, LONGEST_WAIT = 1, 30
 
 class Command(DatabaseWorker):
     help = "Send queued sign-in mail; keeps running through database outages."
+
+    def configure_logging(self, verbosity: int) -> None:
+        super().configure_logging(verbosity)
+        if verbosity < 2:
+            # Two lines per task (started, finished) restate our own events (email_sent, …);
+            # a task that fails is still logged.
+            logging.getLogger(TASKS_LOGGER).setLevel(logging.WARNING)
 
     def handle(self, *args, **options) -> None:
         wait = FIRST_WAIT
