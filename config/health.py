@@ -4,19 +4,23 @@
   fails only when the machine cannot serve signed-in people: when the database does not answer.
   A Redis outage only stops new links (the sign-in page says so); were it to fail this check,
   it would take every machine out of service at once.
-- GET /healthz/full is for people and monitors: the database, Redis, and whether Redis may
-  evict keys. With an eviction policy, rate-limit counters can vanish under memory pressure,
-  and the limits with them; that is worth a 503 and an alert.
+- GET /healthz/full is for people and monitors: the database, Redis, whether Redis may evict
+  keys, and whether sign-in mail is leaving. With an eviction policy, rate-limit counters can
+  vanish under memory pressure, and the limits with them; an email due for a minute means no
+  mail worker is running. Both are worth a 503 and an alert.
 
 fly.io's checker connects over the private network with the machine's own IP as Host, so this
 runs ahead of host validation and the HTTPS redirect. It says nothing secret: a word per part.
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import DatabaseError, connection
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 HEALTH_PATH = "/healthz"
@@ -31,7 +35,12 @@ def health_check_middleware(get_response: Callable[[HttpRequest], HttpResponse])
         if request.path_info == HEALTH_PATH:
             checks = {"database": database_state}
         elif request.path_info == FULL_HEALTH_PATH:
-            checks = {"database": database_state, "cache": cache_state, "eviction": eviction}
+            checks = {
+                "database": database_state,
+                "cache": cache_state,
+                "eviction": eviction,
+                "mail": mail_state,
+            }
         else:
             return get_response(request)
         if request.method not in ("GET", "HEAD"):
@@ -74,3 +83,22 @@ def eviction() -> str:
         return "unknown"
     policy = info.get("maxmemory_policy", "unknown")
     return "off" if policy in SAFE_EVICTION_POLICIES else policy
+
+
+# An email waiting this long for a worker that polls every half second has none.
+MAIL_OVERDUE = timedelta(minutes=1)
+
+
+def mail_state() -> str:
+    """'ok' while queued sign-in mail leaves; 'waiting' when some has been due for a minute."""
+    # Imported here: tests and tools read HEALTH_PATH before Django has loaded its models.
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    cutoff = timezone.now() - MAIL_OVERDUE
+    due_long_ago = Q(run_after__lt=cutoff) | Q(run_after=get_date_max(), enqueued_at__lt=cutoff)
+    try:
+        overdue = DBTaskResult.objects.ready().filter(due_long_ago).exists()
+    except DatabaseError:
+        connection.close()
+        return "unknown"
+    return "waiting" if overdue else "ok"

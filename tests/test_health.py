@@ -1,12 +1,15 @@
 """fly.io asks /healthz whether a machine can serve, over HTTP, with its private IP as Host."""
 
 import time
+from datetime import timedelta
 from http import HTTPStatus
 
 import httpx
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from tests.conftest import app_environment
 from tests.environment import redis_server
@@ -37,7 +40,12 @@ def test_with_redis_down_fly_keeps_routing_and_the_full_view_says_why_links_stop
 
     assert checked.status_code == HTTPStatus.OK
     assert full.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert full.json() == {"database": "ok", "cache": "unavailable", "eviction": "unknown"}
+    assert full.json() == {
+        "database": "ok",
+        "cache": "unavailable",
+        "eviction": "unknown",
+        "mail": "ok",
+    }
 
 
 def test_the_full_view_warns_when_redis_may_evict_rate_limit_counters():
@@ -74,3 +82,18 @@ def test_other_pages_still_refuse_unknown_hosts():
     response = Client(headers={"Host": "172.19.4.2:8000", "X-Forwarded-Proto": "https"}).get("/")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
+
+
+def test_the_full_view_says_when_sign_in_mail_is_not_leaving(settings, client, alice):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    client.post("/", {"email": "alice@example.com"})  # queued, and no worker runs
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=30)):
+        soon = fly_checker().get("/healthz/full")
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        later = fly_checker().get("/healthz/full")
+        checked = fly_checker().get("/healthz")
+
+    assert (soon.status_code, soon.json()["mail"]) == (HTTPStatus.OK, "ok")
+    assert (later.status_code, later.json()["mail"]) == (HTTPStatus.SERVICE_UNAVAILABLE, "waiting")
+    assert checked.status_code == HTTPStatus.OK  # fly keeps routing: people can still sign in
