@@ -34,7 +34,7 @@ def standing(rounds: list[dict]) -> dict[str, str]:
     for summary in rounds:
         results = summary["results"]
         floor, password = results[0], results[-1]
-        whole = next(r for r in results if r["name"].startswith("whole magic-link"))
+        whole = next(r for r in results if r["name"].startswith("whole sign-in by link"))
         code = next(r for r in results if r["name"].startswith("whole sign-in by code"))
         confirm = next(r for r in results if r["name"].startswith("4."))
         db = summary["database"]

@@ -219,7 +219,7 @@ def start_stack(database: str, folder: Path) -> Stack:
         with psycopg.connect(
             f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres", autocommit=True
         ) as connection:
-            connection.execute("CREATE DATABASE magiclink")
+            connection.execute("CREATE DATABASE latchkey")
         database_url = postgres.url
     else:
         database_url = f"sqlite:///{folder / 'bench.sqlite3'}"
@@ -501,7 +501,7 @@ class Dashboard(Scenario):
 
 
 class WholeSignIn(Scenario):
-    name = "whole magic-link sign-in (6 requests + SMTP, new address each)"
+    name = "whole sign-in by link (6 requests + SMTP, new address each)"
     requests_per_op = 6
 
     def __init__(self, stack: Stack) -> None:

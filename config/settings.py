@@ -1,4 +1,4 @@
-"""Settings for the magic-link sign-in.
+"""Settings for Latchkey.
 
 Everything that differs between a laptop and production is read from the environment here, once,
 with its default in plain sight. The README's configuration table lists the same names.
@@ -248,12 +248,6 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 AUTH_USER_MODEL = "accounts.User"
 # Passwordless: a signed link is the only way in, so Django's password backend is not listed.
 AUTHENTICATION_BACKENDS = ["sesame.backends.ModelBackend"]
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
 LOGIN_URL = "sign_in"
 # A CSRF failure is most often a form left open while another tab signed in: see the view.
 CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
@@ -357,7 +351,6 @@ STORAGES = {
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True

@@ -129,7 +129,7 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        return f"postgres://{self.user}@127.0.0.1:{self.port}/magiclink"
+        return f"postgres://{self.user}@127.0.0.1:{self.port}/latchkey"
 
     def _owner(self):
         """As root, run the server as postgres (the process itself, so signals reach it)."""
@@ -314,12 +314,13 @@ class AppServer:
         self.process = subprocess.Popen(
             self.commands["app"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        if worker:
-            self.start_worker()
+        ready = self.start_worker(wait=False) if worker else lambda: None
         wait_for_port(self.port, process=self.process)
+        ready()
         return self
 
-    def start_worker(self) -> None:
+    def start_worker(self, wait: bool = True):
+        """Start the mail worker; with wait=False, return what waits for it to be ready."""
         log = Path(self.worker_log.name)
         earlier = len(log.read_text(errors="replace"))
         self.worker = subprocess.Popen(
@@ -329,7 +330,15 @@ class AppServer:
             stdout=self.worker_log,
             stderr=subprocess.STDOUT,
         )
-        wait_for_line(log, "Starting worker", self.worker, after=earlier)
+        worker = self.worker
+
+        def ready() -> None:
+            wait_for_line(log, "Starting worker", worker, after=earlier)
+
+        if not wait:
+            return ready
+        ready()
+        return None
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -337,14 +346,25 @@ class AppServer:
             self.worker = None
 
     def stop(self) -> None:
-        self.stop_worker()
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
+        """SIGTERM to both at once, as fly stops a machine; each finishes what it holds."""
+        running = [p for p in (self.worker, self.process) if p is not None and p.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.worker = self.process = None
 
     def logs(self) -> str:
+        """gunicorn's log, then the mail worker's."""
         app = Path(self.log.name).read_text(errors="replace")
         return app + Path(self.worker_log.name).read_text(errors="replace")
+
+    def web_logs(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     def client(self, **kwargs) -> httpx.Client:
         """A browser as the app sees it behind fly's proxy, which terminates TLS and says so.

@@ -123,7 +123,7 @@ def own_database():
     with psycopg.connect(
         f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True
     ) as connection:
-        connection.execute("CREATE DATABASE magiclink")
+        connection.execute("CREATE DATABASE latchkey")
     yield server
     server.stop()
 

@@ -173,5 +173,5 @@ def test_a_rolling_restart_during_a_stream_of_sign_ins_loses_nothing(machines, m
 
     assert failed == []
     assert len(signed_in) >= 30
-    served_after_restart = restarting.logs().rsplit("Handling signal: term", 1)[1]
+    served_after_restart = restarting.web_logs().rsplit("Handling signal: term", 1)[1]
     assert '"POST /link/ HTTP/1.1" 302' in served_after_restart
