@@ -17,30 +17,35 @@ from django.test import Client
 
 from accounts.models import User
 from tests.environment import TEST_SECRET_KEY, postgres_server, redis_server, smtp_server
-from tests.servers import ROOT, AppServer, free_port
+from tests.servers import ROOT, AppServer, free_port, leaked_tokens
 
 # Read before Django's test setup swaps every mailer for its in-memory outbox.
 PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)
 
 
-class EveryLogLine(logging.Handler):
-    """Keeps every line the app logs in this process, for the last test of the run."""
+class LogLines(logging.Handler):
+    """What the app logs in this process during one test."""
 
-    lines: list[str] = []
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
 
 
-logging.getLogger().addHandler(EveryLogLine())
+@pytest.fixture(autouse=True)
+def no_token_in_any_log_line():
+    """After every test: nothing it logged holds a sign-in token mailed so far.
 
-
-def pytest_collection_modifyitems(items) -> None:
-    # The check over every log line of the run goes last, after everything that logs.
-    last = [
-        item for item in items if item.name == "test_no_log_line_of_the_whole_run_holds_a_token"
-    ]
-    items[:] = [item for item in items if item not in last] + last
+    gunicorn's and the worker's logs are checked the same way by AppServer.stop().
+    """
+    handler = LogLines()
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    logged = "\n".join(handler.lines)
+    assert not leaked_tokens(logged), "a sign-in token was logged"
 
 
 def pytest_addoption(parser) -> None:

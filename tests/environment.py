@@ -8,7 +8,7 @@ the same environment variables production uses.
 import logging
 import os
 
-from tests.servers import PostgresServer, RedisServer, SmtpServer
+from tests.servers import AppServer, PostgresServer, RedisServer, SmtpServer, remove_scratch
 
 TEST_SECRET_KEY = "test-secret-key-for-the-suite-only-0123456789-abcdefghijklmnop"
 TEST_SITE_URL = "https://signin.example.test"
@@ -20,6 +20,8 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 redis_server = RedisServer().start()
 postgres_server = PostgresServer().start()
 smtp_server = SmtpServer().start()
+# Every gunicorn and worker the suite starts checks its own logs for these when it stops.
+AppServer.issued_tokens = smtp_server.mailbox.issued_tokens
 
 os.environ.update(
     {
@@ -43,3 +45,4 @@ def pytest_unconfigure(config) -> None:
     smtp_server.stop()
     postgres_server.stop()
     redis_server.stop()
+    remove_scratch()

@@ -29,6 +29,15 @@ from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every folder and log these helpers make lives in here; whoever starts them removes it at the
+# end with remove_scratch() (the suite in tests/environment.py, the benchmark in bench/).
+SCRATCH = Path(tempfile.mkdtemp(prefix="latchkey-servers-"))
+SCRATCH.chmod(0o711)  # PostgreSQL, run as postgres under root, must reach its folder inside
+
+
+def remove_scratch() -> None:
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -86,7 +95,7 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: 
 class RedisServer:
     def __init__(self) -> None:
         self.port = free_port()
-        self.folder = tempfile.mkdtemp(prefix="test-redis-")
+        self.folder = tempfile.mkdtemp(prefix="redis-", dir=SCRATCH)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -122,7 +131,7 @@ class PostgresServer:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.folder = Path(tempfile.mkdtemp(prefix="test-postgres-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="postgres-", dir=SCRATCH))
         self.data = self.folder / "data"
         self.process: subprocess.Popen | None = None
         self.user = "postgres"
@@ -271,14 +280,19 @@ class SmtpServer:
             self.controller = None
 
 
+def leaked_tokens(text: str) -> list[str]:
+    """The sign-in tokens mailed so far that appear in `text`."""
+    return [token for token in AppServer.issued_tokens if token in text]
+
+
 class AppServer:
     """Our app the way production runs it: every process fly.toml lists, with DEBUG off.
 
     gunicorn ("app") serves; the worker ("worker") sends the mail the requests queue.
     """
 
-    # Every log file any instance wrote during the run, for the final check for tokens.
-    all_logs: list[Path] = []
+    # Every sign-in token mailed so far (the suite's mailbox fills it): none may reach a log.
+    issued_tokens: set[str] = set()
 
     def __init__(
         self, env: dict[str, str], port: int | None = None, tls: tuple[str, str] | None = None
@@ -289,11 +303,12 @@ class AppServer:
         self.commands = production_processes()
         self.process: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="test-gunicorn-", suffix=".log", delete=False)
-        self.worker_log = tempfile.NamedTemporaryFile(
-            prefix="test-worker-", suffix=".log", delete=False
+        self.log = tempfile.NamedTemporaryFile(
+            prefix="gunicorn-", suffix=".log", dir=SCRATCH, delete=False
         )
-        AppServer.all_logs += [Path(self.log.name), Path(self.worker_log.name)]
+        self.worker_log = tempfile.NamedTemporaryFile(
+            prefix="worker-", suffix=".log", dir=SCRATCH, delete=False
+        )
 
     @property
     def origin(self) -> str:
@@ -357,6 +372,14 @@ class AppServer:
                 process.kill()
                 process.wait()
         self.worker = self.process = None
+        self.check_logs()
+
+    def check_logs(self) -> None:
+        """No line these processes logged holds a token, nor any query string of a link."""
+        for log in (self.log, self.worker_log):
+            text = Path(log.name).read_text(errors="replace")
+            assert "sesame=" not in text, f"a query string in {log.name}"
+            assert not leaked_tokens(text), f"a sign-in token in {log.name}"
 
     def logs(self) -> str:
         """gunicorn's log, then the mail worker's."""

@@ -10,6 +10,7 @@ from django.test import Client
 
 from accounts.models import User
 from tests.conftest import link_in
+from tests.servers import leaked_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -208,6 +209,14 @@ def test_a_sign_in_leaves_no_token_in_any_log_line(client, mailbox, caplog):
     assert token not in caplog.text
     assert "alice@example.com" not in caplog.text
     assert "a***@example.com" in caplog.text
+
+
+def test_the_log_check_finds_a_mailed_token(client, mailbox):
+    client.post("/", {"email": "alice@example.com"})
+    token = link_in(mailbox.wait_for(1)[0]).split("sesame=")[1]
+
+    assert leaked_tokens(f'"GET /link/?sesame={token} HTTP/1.1" 303') == [token]
+    assert leaked_tokens('"GET /link/ HTTP/1.1" 303') == []
 
 
 def test_operators_can_turn_off_the_no_account_email(mailbox, settings):

@@ -132,3 +132,20 @@ def test_accounts_that_never_signed_in_can_be_deleted(alice):
         "boss@example.com",
         "carol@example.com",
     ]
+
+
+def test_both_emails_share_one_layout_and_say_what_they_must(mailbox, alice, settings):
+    settings.SIGNUP_POLICY = "closed"
+    browser().post("/", {"email": "alice@example.com"})
+    browser().post("/", {"email": "stranger@example.com"})
+
+    def html(address: str) -> str:
+        message = mailbox.message_to(address)
+        return message.get_body(preferencelist=("html",)).get_content()
+
+    sign_in, no_account = html("alice@example.com"), html("stranger@example.com")
+    assert "Sign in to Latchkey" in sign_in and "sesame=" in sign_in
+    assert "No account for this address" in no_account and "sesame=" not in no_account
+    for page in (sign_in, no_account):
+        assert 'style="max-width:480px;background-color:#ffffff;border-radius:12px;"' in page
+        assert page.count("<h1") == 1
