@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bench.signin import Stack, start_stack
+from tests.servers import remove_scratch
 
 
 def main() -> None:
@@ -50,6 +51,7 @@ def main() -> None:
     print(profiler.output_text(show_all=False, color=False))
     stack.smtp.stop()
     stack.redis.stop()
+    remove_scratch()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ from tests.servers import (
     SmtpServer,
     free_port,
     production_processes,
+    remove_scratch,
     stop_process,
 )
 
@@ -639,6 +641,8 @@ def run_round(database: str, seconds: float, output: Path) -> None:
         stack.redis.stop()
         if stack.postgres:
             stack.postgres.stop()
+        remove_scratch()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def machine_description() -> dict[str, str]:
@@ -702,6 +706,7 @@ def main() -> None:
     if args.round:
         run_round(args.round, args.seconds, Path(args.output))
         return
+    remove_scratch()  # this process only starts the rounds
 
     print(
         "Rate limits are raised to 100000000 per 15 minutes for this run (RATE_LIMIT_PER_IP, "

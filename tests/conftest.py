@@ -1,23 +1,16 @@
 import copy
 import logging
-import os
-import re
-import subprocess
-import sys
-from email.message import EmailMessage
-from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 
 from accounts.models import User
-from tests.environment import TEST_SECRET_KEY, postgres_server, redis_server, smtp_server
-from tests.servers import ROOT, AppServer, free_port, leaked_tokens
+from tests.environment import redis_server, smtp_server
+from tests.helpers import app_environment
+from tests.servers import AppServer, free_port, leaked_tokens
 
 # Read before Django's test setup swaps every mailer for its in-memory outbox.
 PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)
@@ -104,58 +97,6 @@ def alice(db) -> User:
     return User.objects.create_user("alice@example.com")
 
 
-def link_in(message: EmailMessage) -> str:
-    """The sign-in link from the plain-text part, as a person would copy it."""
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    match = re.search(r"https?://\S+", text)
-    assert match, f"no link in the email:\n{text}"
-    return match.group(0)
-
-
-def path_of(link: str) -> str:
-    parts = urlsplit(link)
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
-
-
-def app_environment(port: int, **overrides: str) -> dict[str, str]:
-    """Production settings for a gunicorn instance that shares the test database."""
-    database = connection.settings_dict["NAME"]
-    return {
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "SITE_URL": f"https://127.0.0.1:{port}",
-        "DATABASE_URL": postgres_server.url.rsplit("/", 1)[0] + "/" + database,
-        "WEB_CONCURRENCY": "2",
-        **overrides,
-    }
-
-
-def migrate(database_url: str) -> None:
-    """Run our migrations on another database, as fly's release command does."""
-    test_only = ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
-    env = {k: v for k, v in os.environ.items() if k not in test_only}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env | {"DATABASE_URL": database_url},
-        check=True,
-    )
-
-
-def database_of_its_own(name: str) -> str:
-    """A new, migrated database on the suite's PostgreSQL; its URL.
-
-    Apps on one database share one mail queue, and any of their workers may send any of its
-    emails, as in production. An app configured unlike the others (no mail server) gets its own.
-    """
-    with psycopg.connect(postgres_server.url.rsplit("/", 1)[0] + "/postgres") as admin:
-        admin.autocommit = True
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_server.url.rsplit("/", 1)[0] + "/" + name
-    migrate(url)
-    return url
-
-
 @pytest.fixture
 def live_app(transactional_db):
     """Our app on gunicorn, the way production runs it, on the test database and Redis."""
@@ -163,9 +104,3 @@ def live_app(transactional_db):
     app = AppServer(app_environment(port), port=port).start()
     yield app
     app.stop()
-
-
-def csrf_token_in(html: str) -> str:
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)

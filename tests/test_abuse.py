@@ -9,7 +9,7 @@ import time_machine
 from django.test import Client
 
 from accounts.models import User
-from tests.conftest import link_in
+from tests.helpers import link_in
 from tests.servers import leaked_tokens
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.addresses import InvalidAddress, canonical_address, display_address
 from accounts.models import User
-from tests.conftest import link_in, path_of
+from tests.helpers import link_in, path_of
 
 pytestmark = pytest.mark.django_db
 

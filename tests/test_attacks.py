@@ -17,7 +17,7 @@ from sesame.utils import get_query_string
 
 from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
-from tests.conftest import link_in
+from tests.helpers import link_in
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,6 @@ def assert_refused(token: str) -> None:
             response = client.get("/link/", {"sesame": token}, follow=True)
         else:
             response = client.post("/link/", {"sesame": token})
-        assert response.status_code < 500, (token, response.status_code)
         assert response.status_code in (HTTPStatus.BAD_REQUEST, HTTPStatus.GONE), token
         assert SESSION_KEY not in client.session
 
@@ -190,8 +189,8 @@ def test_any_address_gets_a_clean_answer_and_injects_nothing(mailbox, address, s
         assert mailbox.messages == []
 
 
-@pytest.mark.parametrize("count", [200])
-def test_known_unknown_and_refused_addresses_take_the_same_time(mailbox, settings, count):
+def test_known_unknown_and_refused_addresses_take_the_same_time(mailbox, settings):
+    count = 200
     settings.RATE_LIMIT_PER_IP = "100000/15m"
     settings.RATE_LIMIT_PER_ADDRESS = "100000/15m"
     settings.SIGNUP_EMAIL_DOMAINS = ["example.com"]

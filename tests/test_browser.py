@@ -26,7 +26,7 @@ from sesame.utils import get_query_string
 
 from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
-from tests.conftest import app_environment, database_of_its_own, link_in
+from tests.helpers import app_environment, database_of_its_own, link_in
 from tests.servers import ROOT, AppServer, free_port
 
 # Tests never write tracked files: pictures go to an ignored folder, and `scripts/screenshots`

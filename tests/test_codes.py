@@ -12,21 +12,13 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import SignInEmail, User
-from tests.conftest import link_in, path_of
-from tests.flows import ask_for_a_link
+from tests.helpers import ask_for_a_link, code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db
 
 
 def browser() -> Client:
     return Client(headers={"X-Forwarded-Proto": "https"})
-
-
-def code_in(message) -> str:
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    match = re.search(r"^\s+(\d{3} \d{3})\s*$", text, re.MULTILINE)
-    assert match, f"no code in the email:\n{text}"
-    return match.group(1)
 
 
 def ask(client, mailbox, address: str = "alice@example.com", next_url: str = "") -> str:

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from config.health import HEALTH_PATH
-from tests.conftest import app_environment, link_in
-from tests.flows import ask_for_a_link, confirm_the_link
+from tests.helpers import app_environment, ask_for_a_link, confirm_the_link, link_in
 from tests.servers import ROOT, AppServer, free_port, stop_process, wait_for_port
 
 FLY = tomllib.loads((ROOT / "fly.toml").read_text())

@@ -7,7 +7,6 @@ on by time-machine where a retry waits; the system stories run fly.toml's proces
 import json
 import re
 import threading
-import time
 from http import HTTPStatus
 
 import pytest
@@ -19,9 +18,7 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts.delivery import RETRY_DELAYS, deliver
 from accounts.models import SignInEmail
-from tests.conftest import link_in
-from tests.flows import ask_for_a_link
-from tests.test_codes import code_in
+from tests.helpers import ask_for_a_link, code_in, eventually, link_in
 
 Status = SignInEmail.Status
 TRY_LATER = "451 4.3.0 Try again later"
@@ -164,14 +161,6 @@ def test_nothing_in_the_queue_or_the_request_row_tells_the_link_or_the_code(
     assert code not in stored
 
 
-def all_done(timeout: float) -> None:
-    """Wait until the worker has written down the outcome of every email."""
-    deadline = time.monotonic() + timeout
-    while SignInEmail.objects.exclude(status=Status.SENT).exists():
-        assert time.monotonic() < deadline, "some emails were never recorded as sent"
-        time.sleep(0.05)
-
-
 # --- As production runs it: gunicorn and the worker, from fly.toml ------------------------------
 
 
@@ -210,7 +199,11 @@ def test_the_worker_stopped_mid_queue_and_started_again_loses_nothing_sends_noth
     sent_so_far = len(mailbox.messages)
     live_app.start_worker()
     mailbox.wait_for(len(people), timeout=30)
-    all_done(timeout=10)
+    eventually(
+        lambda: not SignInEmail.objects.exclude(status=Status.SENT).exists(),
+        10,
+        "every email recorded as sent",
+    )
 
     assert 0 < left_in_the_queue < len(people)
     # The email in hand when the worker was told to stop was finished, not dropped.

@@ -12,9 +12,15 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import app_environment, link_in, migrate
 from tests.environment import redis_server
-from tests.flows import ask_for_a_link, confirm_the_link
+from tests.helpers import (
+    app_environment,
+    ask_for_a_link,
+    confirm_the_link,
+    eventually,
+    link_in,
+    migrate,
+)
 from tests.servers import AppServer, PostgresServer, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,28 +57,24 @@ class Stream:
         self.thread.start()
         return self
 
+    def flows_on(self, answers: int = 10) -> None:
+        """Wait until this many more visits have been answered (or refused) from now."""
+        seen = len(self.answers)
+        eventually(lambda: len(self.answers) >= seen + answers, 10, "visitors get answers")
+
     def __exit__(self, *exc) -> None:
         self.running = False
         self.thread.join()
 
 
-def wait_until(check, timeout: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"not recovered within {timeout} s")
-
-
 def test_redis_killed_during_traffic(live_app, mailbox):
     alice = signed_in_browser(live_app, mailbox, "alice@example.com")
     with Stream(live_app) as stream, live_app.client() as visitor:
-        time.sleep(0.5)
+        stream.flows_on()
         redis_server.process.kill()  # SIGKILL: no goodbye
         redis_server.process.wait()
         redis_server.process = None
-        time.sleep(0.5)
+        stream.flows_on()
 
         started = time.monotonic()
         page = visitor.get("/")
@@ -84,14 +86,13 @@ def test_redis_killed_during_traffic(live_app, mailbox):
         assert visitor.get("/healthz/full").json()["cache"] == "unavailable"
 
         redis_server.start()
-        recovered = wait_until(lambda: visitor.get("/").status_code == HTTPStatus.OK, 5)
+        eventually(lambda: visitor.get("/").status_code == HTTPStatus.OK, 5, "sign-in is back")
         assert visitor.get("/healthz/full").json()["cache"] == "ok"
-        time.sleep(0.3)
+        stream.flows_on()
 
     statuses = {status for _, status, _ in stream.answers}
     assert statuses <= {HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE}, statuses
     assert max(elapsed for _, _, elapsed in stream.answers) < 3
-    assert recovered < 5
     alice.close()
 
 
@@ -141,13 +142,13 @@ def test_postgresql_restarted_during_traffic_fails_cleanly_and_heals(own_databas
         alice = signed_in_browser(app, mailbox, "alice@example.com")
         bob = signed_in_browser(app, mailbox, "bob@example.com")
         with Stream(app, "/dashboard/", browser=bob) as stream:
-            time.sleep(0.5)
+            stream.flows_on()
             own_database.stop()
-            time.sleep(1)
+            stream.flows_on()
             down = alice.get("/dashboard/")
             own_database.start()
-            wait_until(lambda: alice.get("/dashboard/").status_code == HTTPStatus.OK, 10)
-            time.sleep(0.3)
+            eventually(lambda: alice.get("/dashboard/").status_code == 200, 10, "back")
+            stream.flows_on()
         # The worker lost the database too, and came back by itself.
         with app.client() as carol:
             ask_for_a_link(carol, "carol@example.com")
@@ -158,7 +159,6 @@ def test_postgresql_restarted_during_traffic_fails_cleanly_and_heals(own_databas
     assert down.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert "We will be right back" in down.text
     statuses = {status for _, status, _ in stream.answers}
-    assert HTTPStatus.INTERNAL_SERVER_ERROR not in statuses
     assert statuses <= {HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE}, statuses
     assert "Traceback" not in down.text
 
@@ -196,7 +196,7 @@ def test_a_frozen_database_fails_requests_fast_and_heals(own_database, mailbox):
         finally:
             for pid in frozen:
                 os.kill(pid, signal.SIGCONT)
-        wait_until(lambda: alice.get("/dashboard/").status_code == HTTPStatus.OK, 10)
+        eventually(lambda: alice.get("/dashboard/").status_code == HTTPStatus.OK, 10, "healed")
     finally:
         app.stop()
 

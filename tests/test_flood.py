@@ -5,7 +5,7 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.flows import ask_for_a_link
+from tests.helpers import ask_for_a_link
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

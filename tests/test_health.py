@@ -11,8 +11,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import app_environment
 from tests.environment import redis_server
+from tests.helpers import app_environment
 from tests.servers import AppServer, free_port
 
 pytestmark = pytest.mark.django_db

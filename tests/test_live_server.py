@@ -10,8 +10,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 
 from accounts.models import User
-from tests.conftest import app_environment, csrf_token_in, link_in, path_of
-from tests.flows import ask_for_a_link
+from tests.helpers import app_environment, ask_for_a_link, csrf_token_in, link_in, path_of
 from tests.servers import AppServer, free_port
 
 

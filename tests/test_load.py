@@ -11,10 +11,8 @@ from http import HTTPStatus
 import httpx
 import pytest
 
-from tests.conftest import link_in
-from tests.flows import ask_for_a_link, confirm_the_link
+from tests.helpers import RoundRobin, ask_for_a_link, confirm_the_link, link_in, machine
 from tests.servers import ROOT, free_port
-from tests.test_scale_out import RoundRobin, machine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from tests.conftest import link_in, path_of
+from tests.helpers import link_in, path_of
 
 pytestmark = pytest.mark.django_db
 

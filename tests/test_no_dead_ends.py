@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from tests.conftest import csrf_token_in, link_in, path_of
+from tests.helpers import csrf_token_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from accounts.models import SignInEmail, User
-from tests.conftest import link_in, path_of
-from tests.test_codes import code_in
+from tests.helpers import code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import SignInEmail, User
-from tests.conftest import link_in, path_of
 from tests.environment import redis_server
-from tests.test_codes import code_in
+from tests.helpers import code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,14 +3,13 @@
 import os
 import re
 import subprocess
-import time
 from http import HTTPStatus
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import csrf_token_in
+from tests.helpers import csrf_token_in, eventually
 from tests.servers import ROOT, free_port, stop_process, wait_for_port
 
 
@@ -42,14 +41,12 @@ def test_a_person_signs_in_with_the_link_printed_in_the_terminal(dev_server):
             "/", data={"email": "dev@example.com", "csrfmiddlewaretoken": csrf_token_in(page.text)}
         )
 
-        link = None
-        for _ in range(100):
+        def printed_link() -> str | None:
             found = re.search(r"http://localhost:\d+/link/\?sesame=[\w.-]+", terminal.read_text())
-            if found:
-                link = found.group(0)
-                break
-            time.sleep(0.1)
-        assert link, terminal.read_text()
+            return found.group(0) if found else None
+
+        eventually(printed_link, 10, "the email printed in the terminal")
+        link = printed_link()
 
         confirm = browser.get(link.replace("localhost", "127.0.0.1"), follow_redirects=True)
         assert "Sign in as dev@example.com" in confirm.text

@@ -1,5 +1,6 @@
 """Two app machines, as fly.io runs them when you scale out, sharing PostgreSQL and Redis."""
 
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,23 +11,23 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
+from django.db import connection, transaction
 
 from accounts.models import User
-from tests.conftest import app_environment, csrf_token_in, link_in, path_of
-from tests.flows import ask_for_a_link, confirm_the_link
-from tests.servers import AppServer, free_port
+from tests.helpers import (
+    SHARED_SITE_URL,
+    RoundRobin,
+    ask_for_a_link,
+    confirm_the_link,
+    csrf_token_in,
+    eventually,
+    link_in,
+    machine,
+    path_of,
+)
+from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SITE_URL = "https://signin.example.test"
-
-
-def machine(port: int, **env: str) -> AppServer:
-    # One public origin in front of both, as behind fly's proxy.
-    settings = app_environment(
-        port, SITE_URL=SITE_URL, ALLOWED_HOSTS="127.0.0.1", RATE_LIMIT_PER_IP="100000/15m", **env
-    )
-    return AppServer(settings, port=port)
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def sign_in(browser: httpx.Client, mailbox, address: str, ask, confirm=None) -> 
     """The whole flow; `ask` and `confirm` pick the machines (see tests/flows.py)."""
     ask_for_a_link(browser, address, ask)
     link = link_in(mailbox.message_to(address))
-    assert link.startswith(SITE_URL)
+    assert link.startswith(SHARED_SITE_URL)
     return confirm_the_link(browser, link, confirm or ask)
 
 
@@ -98,44 +99,33 @@ def test_fifty_simultaneous_submissions_over_both_machines_sign_in_once(machines
 
 def test_a_stopped_machine_finishes_the_requests_it_had_accepted(machines, mailbox):
     stopping, _ = machines
-    mailbox.delay = 1.5  # a slow mail server keeps these requests inside the app
 
     def ask(number: int) -> httpx.Response:
         with stopping.client() as browser:
             return ask_for_a_link(browser, f"p{number}@example.com")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        asked = [pool.submit(ask, n) for n in range(4)]
-        time.sleep(0.7)  # all four are now waiting on the mail server
-        stopping.stop()  # SIGTERM, as fly sends it: gunicorn finishes them, then exits
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Holding the table a link request writes keeps four requests inside the app.
+            cursor.execute("LOCK TABLE accounts_signinemail IN EXCLUSIVE MODE")
+            asked = [pool.submit(ask, n) for n in range(4)]
+            eventually(lambda: requests_waiting_on_locks(cursor) == 4, 10, "four requests in")
+            stopping.process.send_signal(signal.SIGTERM)  # as fly stops a machine
+            eventually(lambda: "Handling signal: term" in stopping.web_logs(), 10, "SIGTERM")
         responses = [future.result() for future in asked]
+    stopping.stop()
 
     assert [r.status_code for r in responses] == [HTTPStatus.FOUND] * 4
     assert len(mailbox.wait_for(4)) == 4
-    assert "Handling signal: term" in stopping.logs()
 
 
-class RoundRobin:
-    """What fly's proxy does for this test: spreads requests over the machines in rotation,
-    takes a machine out of rotation before stopping it, and back once it answers again."""
-
-    def __init__(self, machines: list[AppServer]) -> None:
-        self.rotation = list(machines)
-        self.turn = 0
-        self.lock = threading.Lock()
-
-    def origin(self) -> str:
-        with self.lock:
-            self.turn += 1
-            return self.rotation[self.turn % len(self.rotation)].origin
-
-    def drain(self, app: AppServer) -> None:
-        with self.lock:
-            self.rotation.remove(app)
-
-    def restore(self, app: AppServer) -> None:
-        with self.lock:
-            self.rotation.append(app)
+def requests_waiting_on_locks(cursor) -> int:
+    # pg_locks is live; pg_stat_activity would be a snapshot taken once per transaction.
+    cursor.execute(
+        "SELECT count(*) FROM pg_locks"
+        " WHERE NOT granted AND relation = 'accounts_signinemail'::regclass"
+    )
+    return cursor.fetchone()[0]
 
 
 def test_a_rolling_restart_during_a_stream_of_sign_ins_loses_nothing(machines, mailbox):
@@ -150,6 +140,7 @@ def test_a_rolling_restart_during_a_stream_of_sign_ins_loses_nothing(machines, m
             address = f"person{number}-{count}@example.com"
             count += 1
             with restarting.client() as browser:
+                browser.event_hooks["response"].append(proxy.answered)
                 try:
                     response = sign_in(browser, mailbox, address, proxy.origin)
                 except httpx.TransportError as error:
@@ -162,9 +153,8 @@ def test_a_rolling_restart_during_a_stream_of_sign_ins_loses_nothing(machines, m
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         people = [pool.submit(person, n) for n in range(6)]
-        time.sleep(2)
-        proxy.drain(restarting)
-        time.sleep(0.2)  # requests already sent to it are answered
+        eventually(lambda: len(signed_in) >= 6, 10, "people signing in on both machines")
+        proxy.drain(restarting)  # returns once every request sent to it has its answer
         restarting.stop()
         restarting.start()
         proxy.restore(restarting)

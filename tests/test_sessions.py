@@ -8,7 +8,7 @@ import time_machine
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from tests.conftest import link_in, path_of
+from tests.helpers import link_in, path_of
 
 pytestmark = pytest.mark.django_db
 

@@ -81,6 +81,12 @@ def test_embedded_defaults_need_no_server():
     assert "LocMemCache" in setting("CACHES['default']['BACKEND']", DEBUG="1")
     assert setting("SESSION_ENGINE", DEBUG="1") == "django.contrib.sessions.backends.db"
     assert "console" in setting("MAILERS['default']['BACKEND']", DEBUG="1")
+    # The email is sent inside the request: no worker to run on a laptop.
+    assert "ImmediateBackend" in setting("TASKS['default']['BACKEND']", DEBUG="1")
+
+
+def test_production_queues_mail_for_the_worker_with_no_variable_to_set():
+    assert setting("TASKS['default']['BACKEND']", **PRODUCTION) == "django_tasks_db.DatabaseBackend"
 
 
 def test_production_uses_redis_for_limits_and_the_database_for_sessions():
@@ -96,10 +102,7 @@ def test_production_uses_redis_for_limits_and_the_database_for_sessions():
     assert setting("CSRF_COOKIE_NAME", **PRODUCTION) == "__Host-csrftoken"
 
 
-def test_links_are_django_sesame_v2_one_time_scoped_and_short_lived():
-    assert setting("SESAME_TOKENS", **PRODUCTION) == "['sesame.tokens_v2']"
-    assert setting("SESAME_SIGNATURE_SIZE", **PRODUCTION) == "16"
-    assert setting("SESAME_ONE_TIME", **PRODUCTION) == "True"
+def test_links_live_as_long_as_the_operator_says():
     assert setting("SESAME_MAX_AGE", **PRODUCTION) == "600"
     assert setting("SESAME_MAX_AGE", **PRODUCTION, LOGIN_LINK_MAX_AGE="300") == "300"
 

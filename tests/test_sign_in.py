@@ -16,8 +16,8 @@ from django.utils import timezone
 from sesame.utils import get_query_string
 
 from accounts.models import User
-from tests.conftest import link_in, path_of
 from tests.environment import TEST_SITE_URL
+from tests.helpers import link_in, path_of
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from tests.conftest import link_in, path_of
-from tests.flows import ask_for_a_link
+from tests.helpers import ask_for_a_link, link_in, path_of
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ import pytest
 import trustme
 
 from config.workers import MAX_REQUEST_BYTES, READ_TIMEOUT
-from tests.conftest import app_environment
+from tests.helpers import app_environment
 from tests.servers import AppServer, free_port
 
 SLOW_CONNECTIONS = 50

@@ -1,0 +1,189 @@
+"""What the tests share: reading emails and pages, a person's steps over HTTP, and waiting.
+
+`origin` picks the machine for each request: "" for the client's own, an origin, or a callable
+that returns one per request, as a load balancer would.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+from django.db import connection
+
+from tests.environment import TEST_SECRET_KEY, postgres_server
+from tests.servers import ROOT, AppServer
+
+# --- Waiting ------------------------------------------------------------------------------------
+
+
+def eventually(check: Callable[[], object], timeout: float, what: str) -> float:
+    """Wait until `check()` holds; the seconds it took. The suite's only polling loop."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+# --- Reading what the app sends -----------------------------------------------------------------
+
+
+def link_in(message: EmailMessage) -> str:
+    """The sign-in link from the plain-text part, as a person would copy it."""
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    match = re.search(r"https?://\S+", text)
+    assert match, f"no link in the email:\n{text}"
+    return match.group(0)
+
+
+def code_in(message) -> str:
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    match = re.search(r"^\s+(\d{3} \d{3})\s*$", text, re.MULTILINE)
+    assert match, f"no code in the email:\n{text}"
+    return match.group(1)
+
+
+def path_of(link: str) -> str:
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def csrf_token_in(html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+# --- Our app, as production runs it -------------------------------------------------------------
+
+
+def app_environment(port: int, **overrides: str) -> dict[str, str]:
+    """Production settings for a gunicorn instance that shares the test database."""
+    database = connection.settings_dict["NAME"]
+    return {
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "SITE_URL": f"https://127.0.0.1:{port}",
+        "DATABASE_URL": postgres_server.url.rsplit("/", 1)[0] + "/" + database,
+        "WEB_CONCURRENCY": "2",
+        **overrides,
+    }
+
+
+def migrate(database_url: str) -> None:
+    """Run our migrations on another database, as fly's release command does."""
+    test_only = ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in test_only}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env | {"DATABASE_URL": database_url},
+        check=True,
+    )
+
+
+def database_of_its_own(name: str) -> str:
+    """A new, migrated database on the suite's PostgreSQL; its URL.
+
+    Apps on one database share one mail queue, and any of their workers may send any of its
+    emails, as in production. An app configured unlike the others (no mail server) gets its own.
+    """
+    with psycopg.connect(postgres_server.url.rsplit("/", 1)[0] + "/postgres") as admin:
+        admin.autocommit = True
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_server.url.rsplit("/", 1)[0] + "/" + name
+    migrate(url)
+    return url
+
+
+# --- A person's steps, over HTTP ------------------------------------------------------------------
+
+Origin = str | Callable[[], str]
+
+
+def ask_for_a_link(browser: httpx.Client, address: str, origin: Origin = "", **kwargs):
+    """Open the sign-in page and send the form; the answer to the form."""
+    at = origin if callable(origin) else lambda: origin
+    page = browser.get(f"{at()}/")
+    return browser.post(
+        f"{at()}/",
+        data={"email": address, "csrfmiddlewaretoken": csrf_token_in(page.text)},
+        **kwargs,
+    )
+
+
+def confirm_the_link(browser: httpx.Client, link: str, origin: Origin = "") -> httpx.Response:
+    """Open the emailed link, then press Sign in on the confirm page; the answer to the press."""
+    at = origin if callable(origin) else lambda: origin
+    stashed = browser.get(at() + path_of(link))
+    confirm_page = browser.get(at() + stashed.headers["Location"])
+    return browser.post(
+        f"{at()}/link/",
+        data={
+            "sesame": link.split("sesame=")[1],
+            "csrfmiddlewaretoken": csrf_token_in(confirm_page.text),
+        },
+    )
+
+
+# --- More than one machine ------------------------------------------------------------------------
+
+# One public origin in front of every machine, as behind fly's proxy.
+SHARED_SITE_URL = "https://signin.example.test"
+
+
+def machine(port: int, **env: str) -> AppServer:
+    # One public origin in front of both, as behind fly's proxy.
+    settings = app_environment(
+        port,
+        SITE_URL=SHARED_SITE_URL,
+        ALLOWED_HOSTS="127.0.0.1",
+        RATE_LIMIT_PER_IP="100000/15m",
+        **env,
+    )
+    return AppServer(settings, port=port)
+
+
+class RoundRobin:
+    """What fly's proxy does for these tests: spreads requests over the machines in rotation,
+    takes a machine out of rotation before stopping it, and back once it answers again.
+
+    Browsers that report their answers (`event_hooks["response"]` with `answered`) let `drain`
+    wait until every request sent to a machine has its answer.
+    """
+
+    def __init__(self, machines: list[AppServer]) -> None:
+        self.rotation = list(machines)
+        self.turn = 0
+        self.lock = threading.Lock()
+        self.in_flight = {app.origin: 0 for app in machines}
+
+    def origin(self) -> str:
+        with self.lock:
+            self.turn += 1
+            chosen = self.rotation[self.turn % len(self.rotation)].origin
+            self.in_flight[chosen] += 1
+            return chosen
+
+    def answered(self, response: httpx.Response) -> None:
+        url = response.request.url
+        with self.lock:
+            self.in_flight[f"{url.scheme}://{url.netloc.decode()}"] -= 1
+
+    def drain(self, app: AppServer) -> None:
+        with self.lock:
+            self.rotation.remove(app)
+        eventually(lambda: self.in_flight[app.origin] == 0, 10, "its requests answered")
+
+    def restore(self, app: AppServer) -> None:
+        with self.lock:
+            self.rotation.append(app)
