@@ -188,6 +188,7 @@ def test_the_check_inbox_page_names_sender_subject_and_deadline(mailbox, alice):
     assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
 
 
+@pytest.mark.system
 @pytest.mark.django_db(transaction=True)
 def test_thirty_simultaneous_wrong_guesses_are_judged_five_times_at_most(live_app, mailbox):
     User.objects.create_user("alice@example.com")

@@ -109,6 +109,7 @@ def copy_build_context(destination: Path) -> None:
             shutil.copy2(ROOT / name, destination / name)
 
 
+@pytest.mark.system
 @pytest.mark.django_db(transaction=True)
 def test_the_image_recipe_installs_collects_static_files_and_serves_a_sign_in(tmp_path, mailbox):
     build, runtime = stages()

@@ -164,6 +164,7 @@ def test_nothing_in_the_queue_or_the_request_row_tells_the_link_or_the_code(
 # --- As production runs it: gunicorn and the worker, from fly.toml ------------------------------
 
 
+@pytest.mark.system
 @pytest.mark.django_db(transaction=True)
 def test_a_try_later_from_the_mail_server_costs_a_few_seconds_not_the_email(live_app, mailbox):
     mailbox.refusals = [TRY_LATER]
@@ -177,6 +178,7 @@ def test_a_try_later_from_the_mail_server_costs_a_few_seconds_not_the_email(live
     assert SignInEmail.objects.get().attempts == 2
 
 
+@pytest.mark.system
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_stopped_mid_queue_and_started_again_loses_nothing_sends_nothing_twice(
     live_app, mailbox

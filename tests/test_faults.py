@@ -23,7 +23,7 @@ from tests.helpers import (
 )
 from tests.servers import AppServer, PostgresServer, free_port
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 
 def signed_in_browser(app: AppServer, mailbox, address: str) -> httpx.Client:

@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import ask_for_a_link
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 
 def ask_at_once(app, addresses: list[str], headers: dict | None = None) -> list[int]:

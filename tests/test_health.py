@@ -61,6 +61,7 @@ def test_the_full_view_warns_when_redis_may_evict_rate_limit_counters():
     assert full.json()["eviction"] == "allkeys-lru"
 
 
+@pytest.mark.system
 def test_healthz_fails_when_the_database_does_not_answer(transactional_db):
     port = free_port()
     closed_port = free_port()

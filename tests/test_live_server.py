@@ -13,6 +13,8 @@ from accounts.models import User
 from tests.helpers import app_environment, ask_for_a_link, csrf_token_in, link_in, path_of
 from tests.servers import AppServer, free_port
 
+pytestmark = pytest.mark.system
+
 
 def request_link_through(app, mailbox, address: str) -> str:
     with app.client() as browser:

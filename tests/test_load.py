@@ -14,7 +14,7 @@ import pytest
 from tests.helpers import RoundRobin, ask_for_a_link, confirm_the_link, link_in, machine
 from tests.servers import ROOT, free_port
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -57,7 +57,8 @@ class PostmarkApi(BaseHTTPRequestHandler):
 def postmark(settings):
     """Mail goes through anymail's Postmark backend to the loopback stand-in."""
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), PostmarkApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for it, half a second by default.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     PostmarkApi.received = []
     PostmarkApi.error_code = 0

@@ -12,6 +12,8 @@ import pytest
 from tests.helpers import csrf_token_in, eventually
 from tests.servers import ROOT, free_port, stop_process, wait_for_port
 
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture
 def dev_server(tmp_path: Path):

@@ -91,6 +91,7 @@ def test_a_signup_link_is_refused_once_signup_closes(mailbox, settings):
     assert not User.objects.exists()
 
 
+@pytest.mark.system
 @pytest.mark.django_db(transaction=True)
 def test_twenty_simultaneous_confirmations_create_one_account(live_app, mailbox):
     asker = live_app.client()

@@ -19,6 +19,8 @@ from config.workers import MAX_REQUEST_BYTES, READ_TIMEOUT
 from tests.helpers import app_environment
 from tests.servers import AppServer, free_port
 
+pytestmark = pytest.mark.system
+
 SLOW_CONNECTIONS = 50
 
 
