@@ -79,10 +79,12 @@ def deliver(email_id: str) -> str:
     user = find_account(email.address)
     if (user is None and not settings.NO_ACCOUNT_EMAIL) or is_suppressed(email.address):
         return _finish(email, Status.NOT_SENT)
-    # Whom the code signs in, written down with the outcome: the code works once it is "sent".
+    # Whom the code signs in, written down before the email leaves: someone who reads it at
+    # once and types the code must not find the row still blank.
     email.user = user if user is not None and user.pk is not None else None
     email.user_last_login = user.last_login if user is not None else None
     email.signup = user is not None and user.pk is None
+    email.save(update_fields=["user", "user_last_login", "signup"])
     try:
         _send(email, user)
     except AnymailRecipientsRefused:

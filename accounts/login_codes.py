@@ -89,9 +89,10 @@ def claim_code(request: HttpRequest, typed: str) -> User:
     if tries > settings.LOGIN_CODE_MAX_ATTEMPTS or not code_guessing_allowed(pending["address"]):
         raise CodeProblem("exhausted")
     email = SignInEmail.objects.filter(pk=pending["request"]).select_related("user").first()
-    # A code never mailed (no account, not sent yet) is answered exactly as a wrong one.
-    mailed = email is not None and email.status == SignInEmail.Status.SENT
-    if not (_matches(pending["request"], typed) and mailed):
+    # A code for nobody (no account, or not handed to the mail server yet) is answered exactly
+    # as a wrong one. Whom it is for is written down before the email leaves.
+    for_someone = email is not None and (email.user_id is not None or email.signup)
+    if not (_matches(pending["request"], typed) and for_someone):
         count_wrong_code(pending["address"])
         raise CodeProblem("wrong", tries_left=settings.LOGIN_CODE_MAX_ATTEMPTS - tries)
     if email.signup:

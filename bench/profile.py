@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bench.signin import Stack, start_stack
-from tests.servers import remove_scratch
+from harness.servers import remove_scratch
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.report import write_report
-from tests.servers import (
+from harness.servers import (
     ROOT,
     PostgresServer,
     RedisServer,

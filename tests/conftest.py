@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
+from harness.servers import AppServer, free_port, leaked_tokens
 from tests.environment import redis_server, smtp_server
 from tests.helpers import app_environment
-from tests.servers import AppServer, free_port, leaked_tokens
 
 # Read before Django's test setup swaps every mailer for its in-memory outbox.
 PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)

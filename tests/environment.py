@@ -8,7 +8,7 @@ the same environment variables production uses.
 import logging
 import os
 
-from tests.servers import AppServer, PostgresServer, RedisServer, SmtpServer, remove_scratch
+from harness.servers import AppServer, PostgresServer, RedisServer, SmtpServer, remove_scratch
 
 TEST_SECRET_KEY = "test-secret-key-for-the-suite-only-0123456789-abcdefghijklmnop"
 TEST_SITE_URL = "https://signin.example.test"

@@ -18,8 +18,8 @@ import httpx
 import psycopg
 from django.db import connection
 
+from harness.servers import ROOT, AppServer
 from tests.environment import TEST_SECRET_KEY, postgres_server
-from tests.servers import ROOT, AppServer
 
 # --- Waiting ------------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ import time_machine
 from django.test import Client
 
 from accounts.models import User
+from harness.servers import leaked_tokens
 from tests.helpers import link_in
-from tests.servers import leaked_tokens
 
 pytestmark = pytest.mark.django_db
 

@@ -26,8 +26,8 @@ from sesame.utils import get_query_string
 
 from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
+from harness.servers import ROOT, AppServer, free_port
 from tests.helpers import app_environment, database_of_its_own, link_in
-from tests.servers import ROOT, AppServer, free_port
 
 # Tests never write tracked files: pictures go to an ignored folder, and `scripts/screenshots`
 # points this at docs/screenshots/ when a person decides to refresh them.

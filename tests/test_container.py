@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from config.health import HEALTH_PATH
+from harness.servers import ROOT, AppServer, free_port, stop_process, wait_for_port
 from tests.helpers import app_environment, ask_for_a_link, confirm_the_link, link_in
-from tests.servers import ROOT, AppServer, free_port, stop_process, wait_for_port
 
 FLY = tomllib.loads((ROOT / "fly.toml").read_text())
 

@@ -12,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 
+from harness.servers import AppServer, PostgresServer, free_port
 from tests.environment import redis_server
 from tests.helpers import (
     app_environment,
@@ -21,7 +22,6 @@ from tests.helpers import (
     link_in,
     migrate,
 )
-from tests.servers import AppServer, PostgresServer, free_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 

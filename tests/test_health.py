@@ -11,9 +11,9 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from harness.servers import AppServer, free_port
 from tests.environment import redis_server
 from tests.helpers import app_environment
-from tests.servers import AppServer, free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 
 from accounts.models import User
+from harness.servers import AppServer, free_port
 from tests.helpers import app_environment, ask_for_a_link, csrf_token_in, link_in, path_of
-from tests.servers import AppServer, free_port
 
 pytestmark = pytest.mark.system
 

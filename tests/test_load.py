@@ -11,8 +11,8 @@ from http import HTTPStatus
 import httpx
 import pytest
 
+from harness.servers import ROOT, free_port
 from tests.helpers import RoundRobin, ask_for_a_link, confirm_the_link, link_in, machine
-from tests.servers import ROOT, free_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import SuppressedAddress
-from tests.servers import free_port
+from harness.servers import free_port
 
 pytestmark = pytest.mark.django_db
 

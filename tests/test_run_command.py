@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.servers import ROOT, free_port, stop_process, wait_for_port
 from tests.helpers import csrf_token_in, eventually
-from tests.servers import ROOT, free_port, stop_process, wait_for_port
 
 pytestmark = pytest.mark.system
 

@@ -14,6 +14,7 @@ from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 
 from accounts.models import User
+from harness.servers import free_port
 from tests.helpers import (
     SHARED_SITE_URL,
     RoundRobin,
@@ -25,7 +26,6 @@ from tests.helpers import (
     machine,
     path_of,
 )
-from tests.servers import free_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 

@@ -16,8 +16,8 @@ import pytest
 import trustme
 
 from config.workers import MAX_REQUEST_BYTES, READ_TIMEOUT
+from harness.servers import AppServer, free_port
 from tests.helpers import app_environment
-from tests.servers import AppServer, free_port
 
 pytestmark = pytest.mark.system
 

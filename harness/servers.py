@@ -1,4 +1,5 @@
-"""Real servers for the tests: redis-server, PostgreSQL, an SMTP server, and our app on gunicorn.
+"""Real servers for the tests and the benchmark: redis-server, PostgreSQL, an SMTP server, and
+our app as fly.toml runs it (gunicorn and the mail worker).
 
 Each runs on a free loopback port, in a temporary folder, and is stopped by whoever started it.
 """
