@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from accounts.models import SignInEmail, SuppressedAddress, User
+from accounts.audit import device_of
+from accounts.models import SignInEmail, SignInEvent, SuppressedAddress, User
 
 
 @admin.register(User)
@@ -46,4 +47,27 @@ class SignInEmailAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SignInEvent)
+class SignInEventAdmin(admin.ModelAdmin):
+    # The record is written by sign-ins and pruned by age (EVENT_RETENTION_DAYS), never edited.
+    list_display = ("at", "kind", "user", "detail", "network", "device", "likely_scanner")
+    list_filter = ("kind", "likely_scanner", "detail")
+    search_fields = ("user__email", "network")
+    date_hierarchy = "at"
+    list_select_related = ("user",)
+
+    @admin.display(description="device")
+    def device(self, event: SignInEvent) -> str:
+        return device_of(event.user_agent)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

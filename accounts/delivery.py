@@ -27,15 +27,18 @@ from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsR
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.http import HttpRequest
 from django.tasks import default_task_backend, task
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.addresses import display_address
+from accounts.audit import network_of
+from accounts.client_ip import client_ip
 from accounts.events import log_event, mask_address
 from accounts.login_codes import code_for, grouped
 from accounts.login_links import build_login_link, find_account
-from accounts.models import SignInEmail, User
+from accounts.models import SignInEmail, SignInEvent, User
 from accounts.rate_limits import LimitsUnavailable, forgive_address
 from accounts.suppression import is_suppressed, suppress
 
@@ -45,11 +48,15 @@ Status = SignInEmail.Status
 RETRY_DELAYS = (2, 10, 30, 60, 120)
 
 
-def request_email(address: str, next_url: str) -> SignInEmail:
+def request_email(request: HttpRequest, address: str, next_url: str) -> SignInEmail:
     """Queue a sign-in email for `address`; the row and its task are committed together."""
     with transaction.atomic():
         email = SignInEmail.objects.create(
-            id=secrets.token_urlsafe(16), address=address, next_url=next_url
+            id=secrets.token_urlsafe(16),
+            address=address,
+            next_url=next_url,
+            network=network_of(client_ip(request)),
+            user_agent=request.headers.get("User-Agent", "")[:256],
         )
         deliver.enqueue(email.id)
     return email
@@ -77,6 +84,15 @@ def deliver(email_id: str) -> str:
         return _finish(email, Status.FAILED, problem="expired before it could be sent")
 
     user = find_account(email.address)
+    if email.attempts == 1:
+        # The request itself could not say whose account it was for: the same work for everyone.
+        SignInEvent.objects.create(
+            kind=SignInEvent.Kind.REQUESTED,
+            at=email.requested_at,
+            user=user if user is not None and user.pk is not None else None,
+            network=email.network,
+            user_agent=email.user_agent,
+        )
     if (user is None and not settings.NO_ACCOUNT_EMAIL) or is_suppressed(email.address):
         return _finish(email, Status.NOT_SENT)
     # Whom the code signs in, written down before the email leaves: someone who reads it at

@@ -147,6 +147,9 @@ class SignInEmail(models.Model):
     id = models.CharField(primary_key=True, max_length=32, editable=False)
     address = models.EmailField(_("email address"), max_length=254)
     next_url = models.CharField(max_length=2000, blank=True)
+    # Where the request came from, for the event the worker records once it knows the account.
+    network = models.CharField(max_length=50, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
     requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
     status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -166,3 +169,40 @@ class SignInEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class SignInEvent(models.Model):
+    """What happened around signing in, for the person (their recent activity) and operators.
+
+    Never a token or a code, not even hashed. The network is kept to its /24 (IPv4) or /48 (IPv6)
+    and the browser as its User-Agent header, shortened; both go after EVENT_RETENTION_DAYS.
+    """
+
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", _("email asked for")
+        OPENED = "opened", _("link opened")
+        SIGNED_IN = "signed_in", _("signed in")
+        REJECTED = "rejected", _("rejected")
+        SIGNED_OUT = "signed_out", _("signed out")
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("what"), max_length=16, choices=Kind)
+    # Null when no account is known (an address without one asked), or once it is deleted.
+    user = models.ForeignKey(
+        "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    # How (link, code) for a sign-in; why (invalid, expired, used, wrong, …) for a rejection.
+    detail = models.CharField(_("how or why"), max_length=16, blank=True)
+    network = models.CharField(_("network"), max_length=50, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=256, blank=True)
+    # A link opened by something other than the browser that asked, moments after it was sent,
+    # or by a known mail scanner: it spent nothing, but it was not the person.
+    likely_scanner = models.BooleanField(_("likely a mail scanner"), default=False)
+
+    class Meta:
+        verbose_name = _("sign-in event")
+        verbose_name_plural = _("sign-in events")
+        indexes = [models.Index(fields=["user", "-at"], name="signinevent_user_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -1,8 +1,9 @@
 """What has served its purpose is deleted from the database now and then, by the app itself.
 
-Django leaves expired sessions until someone runs `clearsessions`, and sign-in emails and their
-finished tasks would pile up the same way. A cron job would be one more thing to deploy on
-fly.io; here the first sign-in of each hour, on any machine, deletes them (indexed DELETEs).
+Django leaves expired sessions until someone runs `clearsessions`, and sign-in emails, their
+finished tasks and old sign-in events would pile up the same way. A cron job would be one more
+thing to deploy on fly.io; here the first sign-in of each hour, on any machine, deletes them
+(indexed DELETEs).
 With no sign-ins, nothing new is written either.
 """
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from redis.exceptions import RedisError
 
+from accounts.audit import prune_events
 from accounts.models import SignInEmail
 
 PRUNED_KEY = "accounts:sessions-pruned"
@@ -33,3 +35,4 @@ def prune_now_and_then() -> None:
         before = timezone.now() - SIGN_IN_EMAILS_KEPT
         SignInEmail.objects.filter(requested_at__lt=before).delete()
         DBTaskResult.objects.finished().filter(finished_at__lt=before).delete()
+        prune_events()

@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.addresses import display_address
+from accounts.audit import record, record_link_opened
 from accounts.client_ip import client_ip
 from accounts.delivery import delivery_status, request_email
 from accounts.events import log_event, mask_address
@@ -37,7 +38,7 @@ from accounts.login_links import (
     reclaim,
     remember_claim,
 )
-from accounts.models import SignInEmail, User
+from accounts.models import SignInEmail, SignInEvent, User
 from accounts.pruning import prune_now_and_then
 from accounts.rate_limits import (
     LimitsUnavailable,
@@ -49,6 +50,8 @@ from accounts.rate_limits import (
 from accounts.redirects import open_next_url, safe_next_url
 from accounts.session_lifetime import start_session_clock
 from accounts.typos import suggestion
+
+Kind = SignInEvent.Kind
 
 LINK_PROBLEM_STATUS = {
     "invalid": HTTPStatus.BAD_REQUEST,
@@ -93,7 +96,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             return render(request, "accounts/did_you_mean.html", context)
         check_address_limit(address)
         # The same work for every address: whom the email is for is decided by the worker.
-        email = request_email(address, next_url)
+        email = request_email(request, address, next_url)
         issue_code(request, email)
     except RateLimited as limited:
         log_event("rate_limited", scope=limited.scope, ip=client_ip(request))
@@ -141,6 +144,7 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
             status = HTTPStatus.BAD_REQUEST
         except CodeProblem as problem:
             log_event("code_rejected", reason=problem.reason, ip=client_ip(request))
+            record(Kind.REJECTED, request, detail=f"code {problem.reason}")
             if problem.reason == "none":
                 return redirect("sign_in")
             form.add_error("code", _code_problem_message(problem))
@@ -208,6 +212,7 @@ def confirm_link(request: HttpRequest) -> HttpResponse:
             response = redirect("dashboard")
         else:
             log_event("link_rejected", reason=problem.reason, ip=client_ip(request))
+            record(Kind.REJECTED, request, problem.user, detail=f"link {problem.reason}")
             response = _link_problem_page(request, problem)
         response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
         response["Referrer-Policy"] = "no-referrer"
@@ -229,6 +234,7 @@ def _stash_token(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         raise LinkProblem("invalid")
     user = check_login_link(form.cleaned_data["sesame"])
+    record_link_opened(request, user)
     # The sealed `next` is opened only on the POST, beside the token it was sealed with.
     sealed_next = form.cleaned_data["next"]
     if request.user.is_authenticated and request.user.pk == user.pk:
@@ -304,6 +310,7 @@ def _sign_in_browser(request: HttpRequest, user: User, method: str, next_url: st
     prune_now_and_then()
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
     log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
+    record(Kind.SIGNED_IN, request, user, detail=method)
     response = redirect(next_url or "dashboard")
     response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
     return response
@@ -320,6 +327,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def sign_out(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         log_event("signed_out", user=request.user.pk)
+        record(Kind.SIGNED_OUT, request, request.user)
     # logout() deletes the session on the server, not only the cookie.
     logout(request)
     messages.success(request, _("You are signed out."))

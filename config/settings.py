@@ -103,6 +103,8 @@ TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "").strip()
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 60 * 60 * 24)
 SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 60 * 60 * 24 * 14)
 SESSION_PRUNE_INTERVAL = env_int("SESSION_PRUNE_INTERVAL", 60 * 60)
+# Sign-in events (accounts/audit.py) older than this are deleted.
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90)
 # Seconds a query, or a connection attempt, may take before the request gives up with a 503.
 # 0 lifts the limit: the release command does, so long migrations can finish.
 DATABASE_TIMEOUT = env_int("DATABASE_TIMEOUT", 2)
