@@ -206,3 +206,28 @@ class SignInEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SignedInBrowser(models.Model):
+    """One browser where an account is signed in: its session, found by account without
+    scanning every session row, so that the person can see it and end it from /account/.
+
+    Deleted with its session (sign-out, expiry, or ended from another browser).
+    """
+
+    session = models.OneToOneField("sessions.Session", primary_key=True, on_delete=models.CASCADE)
+    user = models.ForeignKey("User", on_delete=models.CASCADE, related_name="browsers")
+    # A random handle for forms and URLs: the session key itself never leaves the cookie.
+    handle = models.CharField(max_length=32, unique=True)
+    signed_in_at = models.DateTimeField(_("signed in at"), default=timezone.now)
+    last_active = models.DateTimeField(_("last active"), default=timezone.now)
+    network = models.CharField(max_length=50, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        verbose_name = _("signed-in browser")
+        verbose_name_plural = _("signed-in browsers")
+        indexes = [models.Index(fields=["user", "-last_active"], name="browser_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.signed_in_at:%Y-%m-%d %H:%M}"

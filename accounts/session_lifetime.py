@@ -13,6 +13,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
+from accounts.browsers import ACTIVITY_GRANULARITY, note_activity
 from accounts.events import log_event
 
 SIGNED_IN_AT = "signed_in_at"
@@ -38,8 +39,9 @@ def session_lifetime_middleware(get_response):
                 logout(request)
                 log_event("session_expired", user=user_id, reason="idle" if idle else "max_age")
                 messages.info(request, _("You were signed out after a while. Sign in again."))
-            elif now - last_seen_at > 60:
+            elif now - last_seen_at > ACTIVITY_GRANULARITY:
                 request.session[LAST_SEEN_AT] = now
+                note_activity(request)
         return get_response(request)
 
     return middleware

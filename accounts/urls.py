@@ -11,4 +11,6 @@ urlpatterns = [
     path("link", views.confirm_link),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("sign-out/", views.sign_out, name="sign_out"),
+    path("account/", views.account, name="account"),
+    path("account/sign-out-browser/", views.end_browser, name="end_browser"),
 ]

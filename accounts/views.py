@@ -19,7 +19,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.addresses import display_address
-from accounts.audit import record, record_link_opened
+from accounts.audit import device_of, record, record_link_opened
+from accounts.browsers import browsers_of, end, end_all_but, note_sign_in
 from accounts.client_ip import client_ip
 from accounts.delivery import delivery_status, request_email
 from accounts.events import log_event, mask_address
@@ -64,6 +65,8 @@ CODE_PROBLEM_STATUS = {
     "used": HTTPStatus.GONE,
     "exhausted": HTTPStatus.TOO_MANY_REQUESTS,
 }
+# How many of an account's latest events /account/ shows.
+RECENT_EVENTS = 20
 # "Send a new email" pressed again within this many seconds sends nothing and says why.
 RESEND_COOL_DOWN = 30
 
@@ -307,6 +310,7 @@ def _sign_in_browser(request: HttpRequest, user: User, method: str, next_url: st
     # claim, and with more than one backend (the benchmark's, passkeys later) Django must know.
     login(request, user, backend="sesame.backends.ModelBackend")
     start_session_clock(request)
+    note_sign_in(request, user)
     prune_now_and_then()
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
     log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
@@ -321,6 +325,60 @@ def _sign_in_browser(request: HttpRequest, user: User, method: str, next_url: st
 def dashboard(request: HttpRequest) -> HttpResponse:
     previous = parse_datetime(request.session.get("previous_sign_in") or "")
     return render(request, "accounts/dashboard.html", {"previous_sign_in": previous})
+
+
+@require_GET
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """This account's browsers, each of which can be signed out, and its recent activity."""
+    here = request.session.session_key
+    browsers = [
+        {
+            "handle": browser.handle,
+            "device": device_of(browser.user_agent) or _("Unknown browser"),
+            "network": browser.network,
+            "signed_in_at": browser.signed_in_at,
+            "last_active": browser.last_active,
+            "here": browser.session_id == here,
+        }
+        for browser in browsers_of(request.user)
+    ]
+    recent = [
+        {
+            "at": event.at,
+            "what": event.get_kind_display(),
+            "detail": event.detail,
+            "device": device_of(event.user_agent),
+            "network": event.network,
+            "likely_scanner": event.likely_scanner,
+        }
+        for event in request.user.events.order_by("-at")[:RECENT_EVENTS]
+    ]
+    context = {
+        "browsers": browsers,
+        "events": recent,
+        "others": sum(not b["here"] for b in browsers),
+    }
+    return render(request, "accounts/account.html", context)
+
+
+@require_POST
+@login_required
+def end_browser(request: HttpRequest) -> HttpResponse:
+    handle = request.POST.get("browser", "")
+    if handle == "others":
+        ended = end_all_but(request)
+        messages.success(
+            request,
+            ngettext("Signed out %(n)s other browser.", "Signed out %(n)s other browsers.", ended)
+            % {"n": ended},
+        )
+    elif end(request.user, handle[:32]):
+        messages.success(request, _("That browser is signed out."))
+    else:
+        messages.info(request, _("That browser was already signed out."))
+    log_event("browsers_ended", user=request.user.pk)
+    return redirect("account")
 
 
 @require_POST

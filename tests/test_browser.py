@@ -179,6 +179,19 @@ def test_a_person_signs_in_end_to_end_and_signs_out(app, page, axe, mailbox):
     expect(heading(page)).to_have_text("Sign in")
 
 
+def test_the_account_page_lists_this_browser_and_what_happened(app, page, axe, mailbox):
+    ask_for_a_link(page, app, "alice@example.com")
+    page.goto(link_in(mailbox.message_to("alice@example.com")))
+    page.get_by_role("button", name="Sign in").click()
+
+    page.get_by_role("link", name="Your account").click()
+
+    expect(heading(page)).to_have_text("Your account")
+    expect(page.get_by_text("this browser")).to_be_visible()
+    expect(page.get_by_text("signed in (link)")).to_be_visible()
+    look_at(page, axe, "account")
+
+
 def test_the_sign_in_works_from_the_keyboard_alone(app, page, mailbox):
     page.goto(app.origin + "/")
     page.keyboard.type("keys@example.com")  # the field has focus when the page opens

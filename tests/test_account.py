@@ -1,0 +1,111 @@
+"""/account/: where this account is signed in, ending the browsers the person does not
+recognise, and what happened lately."""
+
+import time
+from http import HTTPStatus
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.test import Client
+
+from accounts.models import SignedInBrowser
+from tests.helpers import code_in
+
+pytestmark = pytest.mark.django_db
+
+LAPTOP = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/131.0 Safari"
+PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+)
+
+
+def signed_in(mailbox, agent: str, address: str = "alice@example.com") -> Client:
+    browser = Client(headers={"X-Forwarded-Proto": "https", "User-Agent": agent})
+    browser.post("/", {"email": address})
+    code = code_in(mailbox.message_to(address))
+    mailbox.clear()
+    assert browser.post("/check-inbox/", {"code": code})["Location"] == "/dashboard/"
+    return browser
+
+
+def handle_of_other_browser(page: str) -> str:
+    marker = 'name="browser" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+def test_the_account_page_lists_each_browser_and_marks_this_one(mailbox, alice):
+    signed_in(mailbox, PHONE)
+    laptop = signed_in(mailbox, LAPTOP)
+
+    page = laptop.get("/account/").content.decode()
+
+    assert "Mobile Safari 18 on iOS" in page
+    assert "Chrome 131 on Mac OS X" in page
+    assert page.count("this browser") == 1
+    assert "127.0.0.0/24" in page
+    assert "Signed in" in page and "Recent activity" in page
+    # No session key leaves its cookie: forms name browsers by a handle of their own.
+    for session in Session.objects.all():
+        assert session.session_key not in page
+
+
+def test_the_person_ends_a_browser_they_do_not_recognise(mailbox, alice):
+    phone = signed_in(mailbox, PHONE)
+    laptop = signed_in(mailbox, LAPTOP)
+    page = laptop.get("/account/").content.decode()
+
+    ended = laptop.post("/account/sign-out-browser/", {"browser": handle_of_other_browser(page)})
+
+    assert ended["Location"] == "/account/"
+    assert phone.get("/dashboard/").status_code == HTTPStatus.FOUND  # sent to sign in
+    assert laptop.get("/dashboard/").status_code == HTTPStatus.OK
+    assert SignedInBrowser.objects.count() == 1
+
+
+def test_sign_out_everywhere_else_keeps_only_this_browser(mailbox, alice):
+    others = [signed_in(mailbox, PHONE) for _ in range(2)]  # 3 emails an address, per 15 min
+    laptop = signed_in(mailbox, LAPTOP)
+
+    laptop.post("/account/sign-out-browser/", {"browser": "others"})
+
+    assert b"Signed out 2 other browsers." in laptop.get("/account/").content
+    assert [o.get("/dashboard/").status_code for o in others] == [HTTPStatus.FOUND] * 2
+    assert laptop.get("/dashboard/").status_code == HTTPStatus.OK
+
+
+def test_nobody_can_end_another_accounts_browser(mailbox, alice, django_user_model):
+    django_user_model.objects.create_user("mallory@example.com")
+    alices_phone = signed_in(mailbox, PHONE)
+    alices_laptop = signed_in(mailbox, LAPTOP)
+    mallory = signed_in(mailbox, LAPTOP, "mallory@example.com")
+    handle = handle_of_other_browser(alices_laptop.get("/account/").content.decode())
+
+    answer = mallory.post("/account/sign-out-browser/", {"browser": handle})
+
+    assert answer["Location"] == "/account/"
+    assert alices_phone.get("/dashboard/").status_code == HTTPStatus.OK
+    assert b"already signed out" in mallory.get("/account/").content
+
+
+def test_bad_input_and_wrong_methods_get_clear_answers(mailbox, alice):
+    laptop = signed_in(mailbox, LAPTOP)
+
+    assert laptop.post("/account/sign-out-browser/", {"browser": "x" * 5000}).status_code == 302
+    assert laptop.post("/account/sign-out-browser/", {}).status_code == HTTPStatus.FOUND
+    assert laptop.get("/account/sign-out-browser/").status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    stranger = Client(headers={"X-Forwarded-Proto": "https"})
+    assert stranger.get("/account/")["Location"].startswith("/?next=/account/")
+    assert laptop.get("/dashboard/").status_code == HTTPStatus.OK  # nothing above ended it
+
+
+def test_a_browser_signed_in_before_the_list_existed_appears_once_it_is_used(alice, client):
+    client.force_login(alice)  # a session without a row, as after the upgrade
+    session = client.session
+    session["last_seen_at"] = session["signed_in_at"] = int(time.time()) - 120
+    session.save()
+
+    client.get("/dashboard/")
+
+    assert SignedInBrowser.objects.filter(user=alice).count() == 1
