@@ -88,3 +88,29 @@ class LoginCodeForm(forms.Form):
         if len(digits) != 6 or not digits.isascii() or not digits.isdigit():
             raise ValidationError(_("Enter the 6-digit code from the email."), code="invalid")
         return digits
+
+
+class DeleteAccountForm(forms.Form):
+    """Deleting is for good: the person types their own address to say they mean it."""
+
+    email = forms.CharField(
+        label=_("Type your email address to confirm"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        error_messages={"required": _("Type your email address to confirm.")},
+    )
+
+    def __init__(self, *args, account_address: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_address = account_address
+
+    def clean_email(self) -> str:
+        try:
+            typed = canonical_address(self.cleaned_data["email"])
+        except InvalidAddress:
+            typed = ""
+        if typed != self.account_address:
+            raise ValidationError(
+                _("That is not this account's address. Nothing was deleted."), code="mismatch"
+            )
+        return typed

@@ -184,6 +184,8 @@ class SignInEvent(models.Model):
         SIGNED_IN = "signed_in", _("signed in")
         REJECTED = "rejected", _("rejected")
         SIGNED_OUT = "signed_out", _("signed out")
+        BROWSER_ENDED = "browser_ended", _("another browser signed out from /account/")
+        ACCOUNT_DELETED = "deleted", _("account deleted")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     kind = models.CharField(_("what"), max_length=16, choices=Kind)

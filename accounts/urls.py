@@ -13,4 +13,5 @@ urlpatterns = [
     path("sign-out/", views.sign_out, name="sign_out"),
     path("account/", views.account, name="account"),
     path("account/sign-out-browser/", views.end_browser, name="end_browser"),
+    path("account/delete/", views.delete_account_view, name="delete_account"),
 ]

@@ -22,9 +22,10 @@ from accounts.addresses import display_address
 from accounts.audit import device_of, record, record_link_opened
 from accounts.browsers import browsers_of, end, end_all_but, note_sign_in
 from accounts.client_ip import client_ip
+from accounts.deletion import delete_account
 from accounts.delivery import delivery_status, request_email
 from accounts.events import log_event, mask_address
-from accounts.forms import ConfirmLinkForm, LoginCodeForm, LoginLinkForm
+from accounts.forms import ConfirmLinkForm, DeleteAccountForm, LoginCodeForm, LoginLinkForm
 from accounts.login_codes import (
     CodeProblem,
     claim_code,
@@ -378,7 +379,28 @@ def end_browser(request: HttpRequest) -> HttpResponse:
     else:
         messages.info(request, _("That browser was already signed out."))
     log_event("browsers_ended", user=request.user.pk)
+    record(Kind.BROWSER_ENDED, request, request.user)
     return redirect("account")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def delete_account_view(request: HttpRequest) -> HttpResponse:
+    """A confirm step (type the address), then the account and its personal data go."""
+    form = DeleteAccountForm(request.POST or None, account_address=request.user.email)
+    if request.method != "POST":
+        return render(request, "accounts/delete_account.html", {"form": form})
+    if not form.is_valid():
+        context = {"form": form}
+        return render(
+            request, "accounts/delete_account.html", context, status=HTTPStatus.BAD_REQUEST
+        )
+    user_id = request.user.pk
+    delete_account(request.user)
+    logout(request)
+    log_event("account_deleted", user=user_id)
+    messages.success(request, _("Your account and what we kept about you are deleted."))
+    return redirect("sign_in")
 
 
 @require_POST

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from accounts.models import SignedInBrowser
+from accounts.models import SignedInBrowser, SignInEmail, SignInEvent, User
 from tests.helpers import code_in
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +109,39 @@ def test_a_browser_signed_in_before_the_list_existed_appears_once_it_is_used(ali
     client.get("/dashboard/")
 
     assert SignedInBrowser.objects.filter(user=alice).count() == 1
+
+
+def test_deleting_the_account_takes_its_sessions_and_personal_data(mailbox, alice):
+    phone = signed_in(mailbox, PHONE)
+    laptop = signed_in(mailbox, LAPTOP)
+    assert laptop.get("/account/delete/").status_code == HTTPStatus.OK
+
+    deleted = laptop.post("/account/delete/", {"email": "ALICE@example.com"})
+
+    assert deleted["Location"] == "/"
+    assert not User.objects.filter(email="alice@example.com").exists()
+    assert (
+        not SignedInBrowser.objects.exists()
+        and not Session.objects.filter(session_data__contains="alice").exists()
+    )
+    assert phone.get("/dashboard/").status_code == HTTPStatus.FOUND
+    assert laptop.get("/dashboard/").status_code == HTTPStatus.FOUND
+    assert not SignInEmail.objects.filter(address="alice@example.com").exists()
+    # The record keeps what happened, and nothing that names the person.
+    kept = list(SignInEvent.objects.values("user", "network", "user_agent"))
+    assert kept and all(e == {"user": None, "network": "", "user_agent": ""} for e in kept[:-1])
+    assert SignInEvent.objects.filter(kind=SignInEvent.Kind.ACCOUNT_DELETED).count() == 1
+
+
+def test_a_wrong_address_deletes_nothing_and_says_so(mailbox, alice):
+    laptop = signed_in(mailbox, LAPTOP)
+
+    refused = laptop.post("/account/delete/", {"email": "mallory@example.com"})
+    empty = laptop.post("/account/delete/", {"email": ""})
+    nonsense = laptop.post("/account/delete/", {"email": "x" * 5000})
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert b"That is not this account&#x27;s address. Nothing was deleted." in refused.content
+    assert empty.status_code == nonsense.status_code == HTTPStatus.BAD_REQUEST
+    assert User.objects.filter(email="alice@example.com").exists()
+    assert laptop.get("/dashboard/").status_code == HTTPStatus.OK
