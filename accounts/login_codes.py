@@ -106,7 +106,8 @@ def claim_code(request: HttpRequest, typed: str) -> User:
 
 def _claim_signup(request: HttpRequest, address: str) -> User:
     user = create_account(address) if signup_allowed(address) else None
-    if user is None:
+    # Its first claim, like any other: last_login moves from nothing to now.
+    if user is None or not User.objects.claim(user, None):
         raise CodeProblem("used")
     del request.session[SESSION_KEY]
     return user

@@ -91,7 +91,7 @@ def claim_login_link(token: str) -> User:
         address = _signup_address(token)
         _remember_used(token)
         user = create_account(address)
-        if user is None:
+        if user is None or not User.objects.claim(user, None):
             raise LinkProblem("used")
         return user
     user = check_login_link(token)

@@ -233,3 +233,22 @@ class SignedInBrowser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.signed_in_at:%Y-%m-%d %H:%M}"
+
+
+class KnownDevice(models.Model):
+    """A browser this account has signed in from before, by the digest of its device cookie.
+
+    A sign-in from a browser not on the list is announced to the account's address.
+    """
+
+    user = models.ForeignKey("User", on_delete=models.CASCADE, related_name="known_devices")
+    digest = models.CharField(max_length=64)
+    first_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "digest"], name="known_device_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"a browser of {self.user} since {self.first_seen:%Y-%m-%d}"

@@ -41,6 +41,7 @@ from accounts.login_links import (
     remember_claim,
 )
 from accounts.models import SignInEmail, SignInEvent, User
+from accounts.new_browsers import recognise, set_device_cookie
 from accounts.pruning import prune_now_and_then
 from accounts.rate_limits import (
     LimitsUnavailable,
@@ -316,8 +317,10 @@ def _sign_in_browser(request: HttpRequest, user: User, method: str, next_url: st
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
     log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
     record(Kind.SIGNED_IN, request, user, detail=method)
+    device_cookie = recognise(request, user, first_sign_in=previous_sign_in is None)
     response = redirect(next_url or "dashboard")
     response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
+    set_device_cookie(response, device_cookie)
     return response
 
 

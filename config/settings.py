@@ -337,9 +337,11 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     LOGIN_LINK_COOKIE_NAME = "__Host-sign-in-link"
     LOGIN_BROWSER_COOKIE_NAME = "__Host-sign-in-browser"
+    DEVICE_COOKIE_NAME = "__Host-device"
 else:
     LOGIN_LINK_COOKIE_NAME = "sign-in-link"
     LOGIN_BROWSER_COOKIE_NAME = "sign-in-browser"
+    DEVICE_COOKIE_NAME = "device"
 
 # --- Static files, language, time --------------------------------------------------------------
 

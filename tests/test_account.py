@@ -22,9 +22,9 @@ PHONE = (
 
 def signed_in(mailbox, agent: str, address: str = "alice@example.com") -> Client:
     browser = Client(headers={"X-Forwarded-Proto": "https", "User-Agent": agent})
+    mailbox.clear()  # what the sign-in sends after the code (a notice) stays to be read
     browser.post("/", {"email": address})
     code = code_in(mailbox.message_to(address))
-    mailbox.clear()
     assert browser.post("/check-inbox/", {"code": code})["Location"] == "/dashboard/"
     return browser
 
@@ -145,3 +145,26 @@ def test_a_wrong_address_deletes_nothing_and_says_so(mailbox, alice):
     assert empty.status_code == nonsense.status_code == HTTPStatus.BAD_REQUEST
     assert User.objects.filter(email="alice@example.com").exists()
     assert laptop.get("/dashboard/").status_code == HTTPStatus.OK
+
+
+def test_a_new_browser_is_announced_once_and_the_first_sign_in_is_not(mailbox):
+    signed_in(mailbox, LAPTOP, "new@example.com")  # the account's first sign-in: no notice
+    assert not [m for m in mailbox.messages if "new sign-in" in m["Subject"]]
+    assert User.objects.get(email="new@example.com").last_login is not None
+
+    phone = signed_in(mailbox, PHONE, "new@example.com")
+    notices = [m for m in mailbox.messages if "new sign-in" in m["Subject"]]
+    (notice,) = notices
+    text = notice.get_body(preferencelist=("plain",)).get_content()
+    assert "Mobile Safari 18 on iOS" in text and "127.0.0.0/24" in text
+    assert "https://signin.example.test/account/" in text
+    assert "sesame" not in text and "sesame" not in notice.as_string()
+
+    phone.post("/sign-out/")
+    mailbox.clear()
+    phone.post("/", {"email": "new@example.com"})  # the same browser, back again
+    code = code_in(mailbox.message_to("new@example.com"))
+    phone.post("/check-inbox/", {"code": code})
+    assert [m["Subject"] for m in mailbox.messages] == [f"{code} is your Latchkey sign-in code"]
+    device = phone.cookies["__Host-device"]
+    assert device["httponly"] and device["secure"] and int(device["max-age"]) > 365 * 86400

@@ -1,0 +1,93 @@
+"""A sign-in from a browser the account has not used before is announced by email.
+
+Each browser gets a long-lived, HttpOnly device cookie (a random value; only its SHA-256 digest
+is stored, per account). A sign-in whose cookie the account does not know sends the address a
+notice: when, which browser, from which network, and a link to /account/ to end it ("not you?").
+The account's very first sign-in sends none: there is nothing to compare with. The notice
+carries no sign-in token; it is queued like every other email (accounts/delivery.py).
+"""
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.tasks import task
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.addresses import display_address
+from accounts.audit import device_of, network_of
+from accounts.client_ip import client_ip
+from accounts.events import log_event, mask_address
+from accounts.models import KnownDevice, User
+
+# Long enough to recognise a returning browser; the cookie says nothing by itself.
+DEVICE_COOKIE_AGE = 60 * 60 * 24 * 400
+
+
+def recognise(request: HttpRequest, user: User, first_sign_in: bool) -> str | None:
+    """After a sign-in: queue a notice if this browser is new to the account.
+
+    Returns a new device cookie value to set, or None when the browser already has one.
+    """
+    value = request.COOKIES.get(settings.DEVICE_COOKIE_NAME, "")
+    new_cookie = None
+    if not value or len(value) > 64:
+        value = new_cookie = secrets.token_urlsafe(24)
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            KnownDevice.objects.create(user=user, digest=digest)
+    except IntegrityError:
+        return new_cookie  # known: no notice
+    if not first_sign_in:
+        send_notice.enqueue(
+            user.pk,
+            timezone.now().isoformat(),
+            device_of(request.headers.get("User-Agent", "")[:256]),
+            network_of(client_ip(request)),
+        )
+    return new_cookie
+
+
+def set_device_cookie(response: HttpResponse, value: str | None) -> None:
+    if value:
+        response.set_cookie(
+            settings.DEVICE_COOKIE_NAME,
+            value,
+            max_age=DEVICE_COOKIE_AGE,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+
+
+@task()
+def send_notice(user_id: int, when: str, device: str, network: str) -> str:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return "no account"
+    context = {
+        "address": display_address(user.email),
+        "site_name": settings.SITE_NAME,
+        "when": datetime.fromisoformat(when),
+        "device": device or "an unknown browser",
+        "network": network,
+        "account_url": settings.SITE_URL + reverse("account"),
+    }
+    template = "emails/new_browser"
+    message = EmailMultiAlternatives(
+        subject=render_to_string(f"{template}_subject.txt", context).strip(),
+        body=render_to_string(f"{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    message.send()
+    log_event("new_browser_notice_sent", email=mask_address(user.email))
+    return "sent"
