@@ -63,6 +63,8 @@ class ConfirmLinkForm(forms.Form):
     sesame = forms.CharField(max_length=600, widget=forms.HiddenInput)
     # Sealed to the token (accounts/redirects.py): opened, and checked again, after the claim.
     next = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+    # "Keep me signed in on this device": a longer idle timeout for this browser only.
+    keep = forms.BooleanField(required=False, label=_("Keep me signed in on this device"))
 
 
 class LoginCodeForm(forms.Form):
@@ -81,6 +83,9 @@ class LoginCodeForm(forms.Form):
             }
         ),
     )
+
+    # "Keep me signed in on this device": a longer idle timeout for this browser only.
+    keep = forms.BooleanField(required=False, label=_("Keep me signed in on this device"))
 
     def clean_code(self) -> str:
         typed = unicodedata.normalize("NFKC", self.cleaned_data["code"])

@@ -18,12 +18,16 @@ from accounts.events import log_event
 
 SIGNED_IN_AT = "signed_in_at"
 LAST_SEEN_AT = "last_seen_at"
+# Set when the person chose "Keep me signed in on this device" as they signed in.
+KEPT = "kept_signed_in"
 
 
-def start_session_clock(request: HttpRequest) -> None:
+def start_session_clock(request: HttpRequest, keep: bool = False) -> None:
     now = int(time.time())
     request.session[SIGNED_IN_AT] = now
     request.session[LAST_SEEN_AT] = now
+    if keep:
+        request.session[KEPT] = True
 
 
 def session_lifetime_middleware(get_response):
@@ -32,7 +36,13 @@ def session_lifetime_middleware(get_response):
             now = int(time.time())
             signed_in_at = request.session.setdefault(SIGNED_IN_AT, now)
             last_seen_at = request.session.setdefault(LAST_SEEN_AT, now)
-            idle = now - last_seen_at > settings.SESSION_IDLE_TIMEOUT
+            # Kept: no idle limit short of the absolute one, which still ends every sign-in.
+            idle_limit = (
+                settings.SESSION_MAX_AGE
+                if request.session.get(KEPT)
+                else settings.SESSION_IDLE_TIMEOUT
+            )
+            idle = now - last_seen_at > idle_limit
             too_old = now - signed_in_at > settings.SESSION_MAX_AGE
             if idle or too_old:
                 user_id = request.user.pk

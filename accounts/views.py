@@ -67,6 +67,13 @@ CODE_PROBLEM_STATUS = {
     "used": HTTPStatus.GONE,
     "exhausted": HTTPStatus.TOO_MANY_REQUESTS,
 }
+
+
+def _keep_days() -> int:
+    """How long "Keep me signed in" keeps a browser: the absolute session lifetime, in days."""
+    return max(1, settings.SESSION_MAX_AGE // (24 * 60 * 60))
+
+
 # How many of an account's latest events /account/ shows.
 RECENT_EVENTS = 20
 # "Send a new email" pressed again within this many seconds sends nothing and says why.
@@ -145,7 +152,8 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
         try:
             if form.is_valid():
                 user = claim_code(request, form.cleaned_data["code"])
-                return _sign_in_browser(request, user, "code", next_url)
+                keep = form.cleaned_data["keep"]
+                return _sign_in_browser(request, user, "code", next_url, keep)
             status = HTTPStatus.BAD_REQUEST
         except CodeProblem as problem:
             log_event("code_rejected", reason=problem.reason, ip=client_ip(request))
@@ -169,6 +177,7 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
         "subject": _("… is your %(site)s sign-in code") % {"site": settings.SITE_NAME},
         "expires_at": datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
+        "keep_days": _keep_days(),
         "code_dead": status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GONE),
     }
     response = render(request, "accounts/check_inbox.html", context, status=status)
@@ -282,6 +291,7 @@ def _show_confirm_page(request: HttpRequest) -> HttpResponse:
         "switching_from": signed_in_as,
         "asked_here": asked_for == user.email,
         "asked_for": display_address(asked_for) if asked_for else "",
+        "keep_days": _keep_days(),
     }
     return render(request, "accounts/confirm.html", context)
 
@@ -302,16 +312,18 @@ def _claim(request: HttpRequest) -> HttpResponse:
         log_event("second_press", user=user.pk, ip=client_ip(request))
     else:
         remember_claim(token, browser, user)
-    return _sign_in_browser(request, user, "link", next_url)
+    return _sign_in_browser(request, user, "link", next_url, form.cleaned_data["keep"])
 
 
-def _sign_in_browser(request: HttpRequest, user: User, method: str, next_url: str):
+def _sign_in_browser(
+    request: HttpRequest, user: User, method: str, next_url: str, keep: bool = False
+):
     """Sign this browser in as `user`, who proved the inbox by link or by code."""
     previous_sign_in = user.last_login
     # Named, because a code is no credential a backend checks: the account was proven by the
     # claim, and with more than one backend (the benchmark's, passkeys later) Django must know.
     login(request, user, backend="sesame.backends.ModelBackend")
-    start_session_clock(request)
+    start_session_clock(request, keep)
     note_sign_in(request, user)
     prune_now_and_then()
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""

@@ -13,12 +13,13 @@ from tests.helpers import link_in, path_of
 pytestmark = pytest.mark.django_db
 
 
-def sign_in(client, mailbox, address="alice@example.com"):
+def sign_in(client, mailbox, address="alice@example.com", keep=False):
     client.post("/", {"email": address})
     link = link_in(mailbox.message_to(address))
     client.get(path_of(link), follow=True)
     token = link.split("sesame=")[1]
-    assert client.post("/link/", {"sesame": token})["Location"] == "/dashboard/"
+    form = {"sesame": token, **({"keep": "on"} if keep else {})}
+    assert client.post("/link/", form)["Location"] == "/dashboard/"
 
 
 def test_a_day_without_use_ends_the_sign_in(client, mailbox):
@@ -49,3 +50,27 @@ def test_the_session_cookie_lasts_no_longer_than_the_sign_in(client, mailbox, se
 
     cookie = client.cookies["__Host-sessionid"]
     assert int(cookie["max-age"]) == settings.SESSION_MAX_AGE == 14 * 24 * 60 * 60
+
+
+def test_keep_me_signed_in_outlasts_a_week_away_but_not_two(client, mailbox):
+    sign_in(client, mailbox, keep=True)
+    start = timezone.now()
+
+    with time_machine.travel(start + timedelta(days=6)):
+        after_a_week_away = client.get("/dashboard/")
+    with time_machine.travel(start + timedelta(days=14, minutes=1)):
+        after_two_weeks = client.get("/dashboard/")
+
+    assert after_a_week_away.status_code == HTTPStatus.OK
+    assert after_two_weeks.status_code == HTTPStatus.FOUND
+
+
+def test_keeping_is_a_choice_offered_off_on_both_ways_in(client, mailbox):
+    client.post("/", {"email": "alice@example.com"})
+    link = link_in(mailbox.message_to("alice@example.com"))
+    confirm_page = client.get(path_of(link), follow=True).content.decode()
+    inbox_page = client.get("/check-inbox/").content.decode()
+
+    for page in (confirm_page, inbox_page):
+        assert '<input type="checkbox" name="keep" id="id_keep" value="on" aria-' in page
+        assert "For up to 14 days, even when you do not use it." in page
