@@ -44,20 +44,26 @@ def record_link_opened(request: HttpRequest, user: User) -> None:
     """An emailed link opened (GET), flagged when a mail scanner most likely opened it."""
     agent = request.headers.get("User-Agent", "")
     asked_here = request.session.get("login_address") == user.email
+    scanner = bool(SCANNER_AGENTS.search(agent)) or (
+        not asked_here and _moments_after_sending(user)
+    )
+    SignInEvent.objects.create(
+        kind=Kind.OPENED,
+        user=user if user.pk is not None else None,
+        network=network_of(client_ip(request)),
+        user_agent=agent[:256],
+        likely_scanner=scanner,
+    )
+
+
+def _moments_after_sending(user: User) -> bool:
     sent = (
         SignInEmail.objects.filter(address=user.email, sent_at__isnull=False)
         .order_by("-sent_at")
         .values_list("sent_at", flat=True)
         .first()
     )
-    moments_after = sent is not None and timezone.now() - sent < SCANNER_WINDOW
-    SignInEvent.objects.create(
-        kind=Kind.OPENED,
-        user=user if user.pk is not None else None,
-        network=network_of(client_ip(request)),
-        user_agent=agent[:256],
-        likely_scanner=bool(SCANNER_AGENTS.search(agent)) or (moments_after and not asked_here),
-    )
+    return sent is not None and timezone.now() - sent < SCANNER_WINDOW
 
 
 def network_of(address: str) -> str:

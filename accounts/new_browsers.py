@@ -40,11 +40,14 @@ def recognise(request: HttpRequest, user: User, first_sign_in: bool) -> str | No
     if not value or len(value) > 64:
         value = new_cookie = secrets.token_urlsafe(24)
     digest = hashlib.sha256(value.encode()).hexdigest()
+    known = KnownDevice.objects.filter(user=user, digest=digest)
+    if new_cookie is None and known.exists():
+        return None  # a returning browser: one indexed read, no notice
     try:
         with transaction.atomic():
             KnownDevice.objects.create(user=user, digest=digest)
     except IntegrityError:
-        return new_cookie  # known: no notice
+        return new_cookie  # two sign-ins of one browser at once: the other one announced it
     if not first_sign_in:
         send_notice.enqueue(
             user.pk,
