@@ -160,6 +160,8 @@ def test_a_person_signs_in_end_to_end_and_signs_out(app, page, axe, mailbox):
     ask_for_a_link(page, app, "alice@example.com")
     expect(heading(page)).to_have_text("Check your inbox")
     expect(page.get_by_text("alice@example.com")).to_be_visible()
+    look_at(page, axe, "check-inbox-sending")
+    check_again_until(page, "We sent an email to")
     look_at(page, axe, "check-inbox")
 
     page.goto(link_in(mailbox.message_to("alice@example.com")))
