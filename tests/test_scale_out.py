@@ -39,7 +39,7 @@ def machines():
 
 
 def sign_in(browser: httpx.Client, mailbox, address: str, ask, confirm=None) -> httpx.Response:
-    """The whole flow; `ask` and `confirm` pick the machines (see tests/flows.py)."""
+    """The whole flow; `ask` and `confirm` pick the machines (see tests/helpers.py)."""
     ask_for_a_link(browser, address, ask)
     link = link_in(mailbox.message_to(address))
     assert link.startswith(SHARED_SITE_URL)
@@ -165,3 +165,25 @@ def test_a_rolling_restart_during_a_stream_of_sign_ins_loses_nothing(machines, m
     assert len(signed_in) >= 30
     served_after_restart = restarting.web_logs().rsplit("Handling signal: term", 1)[1]
     assert '"POST /link/ HTTP/1.1" 302' in served_after_restart
+
+
+def test_a_browser_ended_from_account_on_one_machine_is_signed_out_on_the_other(
+    machines, mailbox
+):
+    one, other = machines
+    with one.client() as laptop, other.client() as phone:
+        sign_in(phone, mailbox, "alice@example.com", other.origin)
+        mailbox.clear()
+        sign_in(laptop, mailbox, "alice@example.com", one.origin)
+        assert phone.get(f"{other.origin}/dashboard/").status_code == HTTPStatus.OK
+
+        account = laptop.get(f"{one.origin}/account/").text
+        handle = account.split('name="browser" value="', 1)[1].split('"', 1)[0]
+        ended = laptop.post(
+            f"{one.origin}/account/sign-out-browser/",
+            data={"browser": handle, "csrfmiddlewaretoken": csrf_token_in(account)},
+        )
+
+        assert ended.status_code == HTTPStatus.FOUND
+        assert phone.get(f"{other.origin}/dashboard/").status_code == HTTPStatus.FOUND
+        assert laptop.get(f"{other.origin}/dashboard/").status_code == HTTPStatus.OK
