@@ -51,7 +51,7 @@ from accounts.rate_limits import (
     limits_are_checkable,
 )
 from accounts.redirects import open_next_url, safe_next_url
-from accounts.session_lifetime import start_session_clock
+from accounts.session_lifetime import signed_in_recently, start_session_clock
 from accounts.typos import suggestion
 
 Kind = SignInEvent.Kind
@@ -403,6 +403,10 @@ def end_browser(request: HttpRequest) -> HttpResponse:
 def delete_account_view(request: HttpRequest) -> HttpResponse:
     """A confirm step (type the address), then the account and its personal data go."""
     form = DeleteAccountForm(request.POST or None, account_address=request.user.email)
+    if not signed_in_recently(request):
+        # Someone at an unlocked computer must not be able to delete the account: they would
+        # need the inbox again, as for any sign-in.
+        return render(request, "accounts/sign_in_again.html", status=HTTPStatus.FORBIDDEN)
     if request.method != "POST":
         return render(request, "accounts/delete_account.html", {"form": form})
     if not form.is_valid():
@@ -426,6 +430,9 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     # logout() deletes the session on the server, not only the cookie.
     logout(request)
     messages.success(request, _("You are signed out."))
+    next_url = safe_next_url(request.POST.get("next"))
+    if next_url:  # "Sign in again" before something that needs a fresh sign-in
+        return redirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
     return redirect("sign_in")
 
 

@@ -2,11 +2,14 @@
 recognise, and what happened lately."""
 
 import time
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+import time_machine
 from django.contrib.sessions.models import Session
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import SignedInBrowser, SignInEmail, SignInEvent, User
 from tests.helpers import code_in
@@ -168,3 +171,17 @@ def test_a_new_browser_is_announced_once_and_the_first_sign_in_is_not(mailbox):
     assert [m["Subject"] for m in mailbox.messages] == [f"{code} is your Latchkey sign-in code"]
     device = phone.cookies["__Host-device"]
     assert device["httponly"] and device["secure"] and int(device["max-age"]) > 365 * 86400
+
+
+def test_deleting_needs_a_sign_in_from_the_last_ten_minutes(mailbox, alice):
+    laptop = signed_in(mailbox, LAPTOP)
+    later = timezone.now() + timedelta(minutes=11)
+
+    with time_machine.travel(later):
+        refused = laptop.post("/account/delete/", {"email": "alice@example.com"})
+        again = laptop.post("/sign-out/", {"next": "/account/delete/"})
+
+    assert refused.status_code == HTTPStatus.FORBIDDEN
+    assert b"Sign in again first" in refused.content
+    assert User.objects.filter(email="alice@example.com").exists()
+    assert again["Location"] == "/?next=%2Faccount%2Fdelete%2F"

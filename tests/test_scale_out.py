@@ -167,9 +167,7 @@ def test_a_rolling_restart_during_a_stream_of_sign_ins_loses_nothing(machines, m
     assert '"POST /link/ HTTP/1.1" 302' in served_after_restart
 
 
-def test_a_browser_ended_from_account_on_one_machine_is_signed_out_on_the_other(
-    machines, mailbox
-):
+def test_a_browser_ended_from_account_on_one_machine_is_signed_out_on_the_other(machines, mailbox):
     one, other = machines
     with one.client() as laptop, other.client() as phone:
         sign_in(phone, mailbox, "alice@example.com", other.origin)
