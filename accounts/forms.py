@@ -119,3 +119,24 @@ class DeleteAccountForm(forms.Form):
                 _("That is not this account's address. Nothing was deleted."), code="mismatch"
             )
         return typed
+
+
+class ChangeAddressForm(forms.Form):
+    """The new address, judged exactly as a sign-in address is."""
+
+    email = forms.CharField(
+        label=_("New email address"),
+        max_length=254,
+        validators=[reject_control_characters],
+        error_messages={"required": _("Enter the new email address.")},
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+    )
+
+    clean_email = LoginLinkForm.clean_email
+
+
+class ConfirmAddressForm(forms.Form):
+    """Either the code from the email to the new address, or the link's token."""
+
+    code = LoginCodeForm.base_fields["code"]
+    clean_code = LoginCodeForm.clean_code

@@ -85,14 +85,14 @@ def claim_code(request: HttpRequest, typed: str) -> User:
         raise CodeProblem("none")
     if time.time() - pending["issued_at"] > settings.LOGIN_LINK_MAX_AGE:
         raise CodeProblem("expired")
-    tries = _count_try(pending["request"])
+    tries = count_try(pending["request"])
     if tries > settings.LOGIN_CODE_MAX_ATTEMPTS or not code_guessing_allowed(pending["address"]):
         raise CodeProblem("exhausted")
     email = SignInEmail.objects.filter(pk=pending["request"]).select_related("user").first()
     # A code for nobody (no account, or not handed to the mail server yet) is answered exactly
     # as a wrong one. Whom it is for is written down before the email leaves.
     for_someone = email is not None and (email.user_id is not None or email.signup)
-    if not (_matches(pending["request"], typed) and for_someone):
+    if not (code_matches(pending["request"], typed) and for_someone):
         count_wrong_code(pending["address"])
         raise CodeProblem("wrong", tries_left=settings.LOGIN_CODE_MAX_ATTEMPTS - tries)
     if email.signup:
@@ -113,13 +113,13 @@ def _claim_signup(request: HttpRequest, address: str) -> User:
     return user
 
 
-def _matches(request_id: str, typed: str) -> bool:
+def code_matches(request_id: str, typed: str) -> bool:
     # Codes mailed before a key rotation still work under SECRET_KEY_FALLBACKS.
     secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
     return any(constant_time_compare(typed, code_for(request_id, secret)) for secret in secrets)
 
 
-def _count_try(request_id: str) -> int:
+def count_try(request_id: str) -> int:
     key = f"accounts:code-tries:{request_id}"
     try:
         cache.add(key, 0, timeout=settings.LOGIN_LINK_MAX_AGE)

@@ -185,6 +185,7 @@ class SignInEvent(models.Model):
         REJECTED = "rejected", _("rejected")
         SIGNED_OUT = "signed_out", _("signed out")
         BROWSER_ENDED = "browser_ended", _("another browser signed out from /account/")
+        ADDRESS_CHANGED = "address_changed", _("address changed")
         ACCOUNT_DELETED = "deleted", _("account deleted")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)

@@ -14,4 +14,6 @@ urlpatterns = [
     path("account/", views.account, name="account"),
     path("account/sign-out-browser/", views.end_browser, name="end_browser"),
     path("account/delete/", views.delete_account_view, name="delete_account"),
+    path("account/email/", views.change_address, name="change_address"),
+    path("account/email/confirm/", views.confirm_address_change, name="confirm_address_change"),
 ]

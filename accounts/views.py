@@ -18,6 +18,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.address_change import (
+    ChangeProblem,
+    ask_to_change,
+    change,
+    check_code,
+    check_link,
+    pending_change,
+)
 from accounts.addresses import display_address
 from accounts.audit import device_of, record, record_link_opened
 from accounts.browsers import browsers_of, end, end_all_but, note_sign_in
@@ -25,7 +33,14 @@ from accounts.client_ip import client_ip
 from accounts.deletion import delete_account
 from accounts.delivery import delivery_status, request_email
 from accounts.events import log_event, mask_address
-from accounts.forms import ConfirmLinkForm, DeleteAccountForm, LoginCodeForm, LoginLinkForm
+from accounts.forms import (
+    ChangeAddressForm,
+    ConfirmAddressForm,
+    ConfirmLinkForm,
+    DeleteAccountForm,
+    LoginCodeForm,
+    LoginLinkForm,
+)
 from accounts.login_codes import (
     CodeProblem,
     claim_code,
@@ -52,6 +67,7 @@ from accounts.rate_limits import (
 )
 from accounts.redirects import open_next_url, safe_next_url
 from accounts.session_lifetime import signed_in_recently, start_session_clock
+from accounts.signup import signup_allowed
 from accounts.typos import suggestion
 
 Kind = SignInEvent.Kind
@@ -420,6 +436,113 @@ def delete_account_view(request: HttpRequest) -> HttpResponse:
     log_event("account_deleted", user=user_id)
     messages.success(request, _("Your account and what we kept about you are deleted."))
     return redirect("sign_in")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def change_address(request: HttpRequest) -> HttpResponse:
+    """Type the new address; a link and a code go there to prove it."""
+    if not signed_in_recently(request):
+        context = {"what": _("Changing your address"), "next_url": reverse("change_address")}
+        return render(request, "accounts/sign_in_again.html", context, status=HTTPStatus.FORBIDDEN)
+    form = ChangeAddressForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        new_address = form.cleaned_data["email"]
+        if new_address == request.user.email:
+            form.add_error("email", _("That is already your address."))
+        elif not signup_allowed(new_address):
+            form.add_error("email", _("Accounts here cannot use an address at that domain."))
+        else:
+            try:
+                check_client_limit(request)
+                check_address_limit(new_address)
+            except RateLimited as limited:
+                return rate_limited(request, limited)
+            except LimitsUnavailable:
+                return sending_unavailable(request)
+            ask_to_change(request, new_address)
+            return redirect("confirm_address_change")
+    status = HTTPStatus.BAD_REQUEST if form.errors else HTTPStatus.OK
+    return render(request, "accounts/change_address.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_post_parameters("code", "change")
+@never_cache
+def confirm_address_change(request: HttpRequest) -> HttpResponse:
+    """The code typed here, or the emailed link opened in a browser signed in to the account."""
+    token = (request.POST.get("change") or request.GET.get("change") or "")[:1000]
+    if not request.user.is_authenticated:
+        # No redirect: `next` would carry the token into the sign-in email and logs.
+        response = render(request, "accounts/address_sign_in_first.html", status=HTTPStatus.OK)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+    form = ConfirmAddressForm(request.POST if "code" in request.POST else None)
+    try:
+        if token and request.method == "POST":
+            new_address = check_link(request.user, token)
+            change(request, new_address)
+            return _address_changed(request, new_address)
+        if token:
+            context = {
+                "token": token,
+                "to": display_address(check_link(request.user, token)),
+            }
+            response = render(request, "accounts/confirm_address_link.html", context)
+            response["Referrer-Policy"] = "no-referrer"
+            return response
+        if request.method == "POST" and form.is_valid():
+            new_address = check_code(request, form.cleaned_data["code"])
+            change(request, new_address)
+            return _address_changed(request, new_address)
+    except ChangeProblem as problem:
+        if token:
+            response = render(
+                request,
+                "accounts/address_link_problem.html",
+                {"reason": problem.reason},
+                status=HTTPStatus.GONE if problem.reason in ("expired", "used") else 400,
+            )
+            response["Referrer-Policy"] = "no-referrer"
+            return response
+        form.add_error("code", _address_problem_message(problem))
+    except LimitsUnavailable:
+        return sending_unavailable(request)
+    pending = pending_change(request)
+    if pending is None:
+        return redirect("change_address")
+    context = {
+        "form": form,
+        "to": display_address(pending["to"]),
+        "sender": settings.DEFAULT_FROM_EMAIL,
+    }
+    status = HTTPStatus.BAD_REQUEST if form.errors else HTTPStatus.OK
+    return render(request, "accounts/confirm_address_code.html", context, status=status)
+
+
+def _address_changed(request: HttpRequest, new_address: str) -> HttpResponse:
+    record(Kind.ADDRESS_CHANGED, request, request.user)
+    messages.success(
+        request,
+        _("Your address is now %(address)s.") % {"address": display_address(new_address)},
+    )
+    response = redirect("account")
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _address_problem_message(problem: ChangeProblem) -> str:
+    if problem.reason == "wrong" and problem.tries_left:
+        return ngettext(
+            "That code is not right: %(left)s try left.",
+            "That code is not right: %(left)s tries left.",
+            problem.tries_left,
+        ) % {"left": problem.tries_left}
+    if problem.reason == "taken":
+        return _("Another account has that address now. Nothing changed.")
+    if problem.reason == "expired":
+        return _("This code has expired. Ask again below.")
+    return _("Too many wrong codes. Ask again below.")
 
 
 @require_POST

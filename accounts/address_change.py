@@ -1,0 +1,162 @@
+"""Changing an account's address: proven by the new inbox, announced to the old one.
+
+The person types the new address on /account/email/ (with a sign-in from the last ten minutes:
+whoever can change the address owns the account). A link and a code go to the new address; the
+code, typed in this browser, or the link, opened in a browser signed in to this account, makes
+the change. The old address then gets a notice, and every older sign-in link dies with it
+(SESAME_INVALIDATE_ON_EMAIL_CHANGE: django-sesame signs the address into each token).
+
+Nothing secret is queued or stored: the code is derived from the request's random id, as for
+sign-in codes, and the link is Django's signing framework over (account, old address, new
+address), made when the email is sent. It works once: after the change, the old address in it
+no longer matches.
+"""
+
+import secrets
+import time
+from datetime import datetime
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.tasks import task
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.addresses import display_address
+from accounts.events import log_event, mask_address
+from accounts.login_codes import code_for, code_matches, count_try, grouped
+from accounts.models import User
+from accounts.rate_limits import code_guessing_allowed, count_wrong_code
+
+SESSION_KEY = "address_change"
+SALT = "accounts.address-change"
+
+
+class ChangeProblem(Exception):
+    """A link or code that changes nothing, and why: invalid, expired, used, wrong, taken."""
+
+    def __init__(self, reason: str, tries_left: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.tries_left = tries_left
+
+
+def ask_to_change(request: HttpRequest, new_address: str) -> None:
+    """Queue the email that proves the new address, and tie its code to this browser."""
+    request_id = secrets.token_urlsafe(16)
+    request.session[SESSION_KEY] = {
+        "request": request_id,
+        "to": new_address,
+        "issued_at": int(time.time()),
+    }
+    send_proof.enqueue(request_id, request.user.pk, new_address)
+
+
+def pending_change(request: HttpRequest) -> dict | None:
+    pending = request.session.get(SESSION_KEY)
+    if pending and time.time() - pending["issued_at"] <= settings.LOGIN_LINK_MAX_AGE:
+        return pending
+    return None
+
+
+def check_code(request: HttpRequest, typed: str) -> str:
+    """The new address this browser's code proves; raise ChangeProblem if it proves none."""
+    pending = pending_change(request)
+    if pending is None:
+        raise ChangeProblem("expired")
+    request_id = f"change:{pending['request']}"
+    tries = count_try(request_id)
+    if tries > settings.LOGIN_CODE_MAX_ATTEMPTS or not code_guessing_allowed(pending["to"]):
+        raise ChangeProblem("exhausted")
+    if not code_matches(request_id, typed):
+        count_wrong_code(pending["to"])
+        raise ChangeProblem("wrong", tries_left=settings.LOGIN_CODE_MAX_ATTEMPTS - tries)
+    return pending["to"]
+
+
+def check_link(user: User, token: str) -> str:
+    """The new address a link proves for this account; raise ChangeProblem if it proves none."""
+    try:
+        signed = _signer().unsign_object(token, max_age=settings.LOGIN_LINK_MAX_AGE)
+    except signing.SignatureExpired:
+        raise ChangeProblem("expired") from None
+    except (signing.BadSignature, TypeError, ValueError):
+        raise ChangeProblem("invalid") from None
+    if not isinstance(signed, dict) or signed.get("account") != user.pk:
+        raise ChangeProblem("invalid")
+    if signed.get("from") != user.email:
+        raise ChangeProblem("used")  # the address changed since: by this link, or another
+    return str(signed.get("to", ""))
+
+
+def change(request: HttpRequest, new_address: str) -> None:
+    """Give the signed-in account its new address, and tell the old one."""
+    user = request.user
+    old_address = user.email
+    try:
+        with transaction.atomic():
+            changed = User.objects.filter(pk=user.pk, email=old_address).update(email=new_address)
+    except IntegrityError:
+        raise ChangeProblem("taken") from None
+    if not changed:
+        raise ChangeProblem("used")
+    user.email = new_address
+    request.session.pop(SESSION_KEY, None)
+    log_event("address_changed", user=user.pk, email=mask_address(new_address))
+    send_notice_to_old_address.enqueue(old_address, new_address, timezone.now().isoformat())
+
+
+def _signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=SALT, sep=".")
+
+
+def _mail(template: str, to: str, context: dict) -> None:
+    context = {"site_name": settings.SITE_NAME, "site_host": settings.SITE_HOST, **context}
+    message = EmailMultiAlternatives(
+        subject=render_to_string(f"{template}_subject.txt", context).strip(),
+        body=render_to_string(f"{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    message.send()
+
+
+@task()
+def send_proof(request_id: str, user_id: int, new_address: str) -> str:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return "no account"
+    if User.objects.filter(email=new_address).exists():
+        # Said only to the new address's owner: the person asking learns nothing from the page.
+        _mail("emails/address_taken", new_address, {"address": display_address(new_address)})
+        return "taken"
+    token = _signer().sign_object({"account": user.pk, "from": user.email, "to": new_address})
+    link = (
+        settings.SITE_URL + reverse("confirm_address_change") + "?" + urlencode({"change": token})
+    )
+    code = code_for(f"change:{request_id}")
+    context = {
+        "address": display_address(new_address),
+        "link": link,
+        "code": grouped(code),
+        "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
+    }
+    _mail("emails/address_change", new_address, context)
+    return "sent"
+
+
+@task()
+def send_notice_to_old_address(old_address: str, new_address: str, when: str) -> str:
+    context = {
+        "address": display_address(old_address),
+        "new_address": display_address(new_address),
+        "when": datetime.fromisoformat(when),
+    }
+    _mail("emails/address_changed", old_address, context)
+    return "sent"

@@ -1,0 +1,140 @@
+"""Changing the account's address: proven by the new inbox, announced to the old one, and every
+older sign-in link dies with the old address."""
+
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import SignInEvent, User
+from tests.helpers import code_in, link_in, path_of
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(mailbox, address: str = "alice@example.com") -> Client:
+    browser = Client(headers={"X-Forwarded-Proto": "https"})
+    mailbox.clear()
+    browser.post("/", {"email": address})
+    code = code_in(mailbox.message_to(address))
+    assert browser.post("/check-inbox/", {"code": code})["Location"] == "/dashboard/"
+    return browser
+
+
+def test_the_code_from_the_new_inbox_changes_the_address_and_the_old_one_is_told(mailbox, alice):
+    laptop = signed_in(mailbox)
+    old_link = link_in(_another_sign_in_email(mailbox))
+
+    asked = laptop.post("/account/email/", {"email": "Alice.New@Example.org"})
+    proof = mailbox.message_to("alice.new@example.org")
+    changed = laptop.post("/account/email/confirm/", {"code": code_in(proof)})
+
+    assert asked["Location"] == "/account/email/confirm/"
+    assert changed["Location"] == "/account/"
+    alice.refresh_from_db()
+    assert alice.email == "alice.new@example.org"
+    assert b"Hello, alice.new@example.org" in laptop.get("/dashboard/").content
+    (notice,) = [
+        m for m in mailbox.by_recipient["alice@example.com"] if "was changed" in m["Subject"]
+    ]
+    assert notice["Subject"] == "Your Latchkey address was changed"
+    assert "alice.new@example.org" in notice.get_body(preferencelist=("plain",)).get_content()
+    # Every link sent to the old address is dead.
+    stranger = Client(headers={"X-Forwarded-Proto": "https"})
+    assert stranger.post("/link/", {"sesame": old_link.split("sesame=")[1]}).status_code in (
+        HTTPStatus.BAD_REQUEST,
+        HTTPStatus.GONE,
+    )
+    assert SignInEvent.objects.filter(kind=SignInEvent.Kind.ADDRESS_CHANGED, user=alice).exists()
+
+
+def _another_sign_in_email(mailbox):
+    """A sign-in email to alice, asked for by another browser, left unused."""
+    before = len(mailbox.messages)
+    Client(headers={"X-Forwarded-Proto": "https"}).post("/", {"email": "alice@example.com"})
+    return mailbox.wait_for(before + 1)[-1]
+
+
+def test_the_link_works_in_a_browser_signed_in_to_the_account_and_only_once(mailbox, alice):
+    laptop = signed_in(mailbox)
+    laptop.post("/account/email/", {"email": "new@example.org"})
+    link = link_in(mailbox.message_to("new@example.org"))
+
+    page = laptop.get(path_of(link))
+    token = link.split("change=")[1]
+    changed = laptop.post("/account/email/confirm/", {"change": token})
+    again = laptop.post("/account/email/confirm/", {"change": token})
+
+    assert page.status_code == HTTPStatus.OK
+    assert page["Referrer-Policy"] == "no-referrer"
+    assert b"Change your address to new@example.org" in page.content
+    assert changed["Location"] == "/account/"
+    assert again.status_code == HTTPStatus.GONE
+    assert User.objects.get(pk=alice.pk).email == "new@example.org"
+
+
+def test_the_link_in_a_signed_out_browser_asks_to_sign_in_first_without_a_redirect(mailbox, alice):
+    laptop = signed_in(mailbox)
+    laptop.post("/account/email/", {"email": "new@example.org"})
+    link = link_in(mailbox.message_to("new@example.org"))
+
+    phone = Client(headers={"X-Forwarded-Proto": "https"}).get(path_of(link))
+
+    assert phone.status_code == HTTPStatus.OK and b"Sign in first" in phone.content
+    assert phone["Referrer-Policy"] == "no-referrer"
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+
+
+def test_an_address_with_an_account_changes_nothing_and_the_page_does_not_say(
+    mailbox, alice, django_user_model
+):
+    django_user_model.objects.create_user("bob@example.com")
+    laptop = signed_in(mailbox)
+
+    asked = laptop.post("/account/email/", {"email": "bob@example.com"})
+    note = mailbox.message_to("bob@example.com")
+
+    assert asked["Location"] == "/account/email/confirm/"  # the same answer as for any address
+    assert "already has an account" in note.get_body(preferencelist=("plain",)).get_content()
+    assert "sesame" not in note.as_string() and "change=" not in note.as_string()
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+
+
+def test_the_same_address_a_closed_domain_and_nonsense_are_refused_clearly(
+    mailbox, alice, settings
+):
+    settings.SIGNUP_EMAIL_DOMAINS = ["example.com"]
+    laptop = signed_in(mailbox)
+
+    same = laptop.post("/account/email/", {"email": "ALICE@example.com"})
+    closed = laptop.post("/account/email/", {"email": "alice@elsewhere.org"})
+    nonsense = laptop.post("/account/email/", {"email": "not an address\r\nBcc: x@y.z"})
+
+    assert same.status_code == closed.status_code == nonsense.status_code == 400
+    assert b"That is already your address." in same.content
+    assert b"cannot use an address at that domain" in closed.content
+
+
+def test_a_wrong_code_changes_nothing_and_says_how_many_tries_are_left(mailbox, alice):
+    laptop = signed_in(mailbox)
+    laptop.post("/account/email/", {"email": "new@example.com"})
+    code = code_in(mailbox.message_to("new@example.com")).replace(" ", "")
+
+    wrong = laptop.post("/account/email/confirm/", {"code": "000000" if code != "000000" else "1"})
+
+    assert wrong.status_code == HTTPStatus.BAD_REQUEST
+    assert b"tries left" in wrong.content
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+
+
+def test_changing_the_address_needs_a_recent_sign_in(mailbox, alice):
+    laptop = signed_in(mailbox)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        refused = laptop.post("/account/email/", {"email": "new@example.com"})
+
+    assert refused.status_code == HTTPStatus.FORBIDDEN
+    assert b"Sign in again first" in refused.content
