@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,6 +18,7 @@ import pytest
 import time_machine
 import trustme
 from axe_playwright_python.sync_playwright import Axe
+from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.utils import timezone
 from django.views.defaults import server_error
@@ -360,6 +361,44 @@ def test_the_email_reads_well_as_html(app, page, axe, mailbox):
         full_page=True,
         mask=[inbox.locator("p a")],  # the token, even an expired test one, stays out of git
     )
+
+
+ACCOUNT_EMAILS = {
+    "new-browser": (
+        "emails/new_browser.html",
+        {"device": "Mobile Safari 18 on iOS", "network": "203.0.113.0/24"},
+    ),
+    "address-change": ("emails/address_change.html", {"code": "381 604", "minutes": 10}),
+    "address-changed": ("emails/address_changed.html", {"new_address": "alice@example.org"}),
+    "address-taken": ("emails/address_taken.html", {}),
+}
+
+
+@pytest.mark.parametrize("name", ACCOUNT_EMAILS)
+def test_each_account_email_reads_well_as_html(page, axe, name):
+    template, context = ACCOUNT_EMAILS[name]
+    html = render_to_string(
+        template,
+        {
+            "site_name": "Latchkey",
+            "site_host": "signin.example.test",
+            "address": "alice@example.com",
+            "account_url": "https://signin.example.test/account/",
+            "link": "https://signin.example.test/account/email/confirm/",
+            "when": datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
+            **context,
+        },
+    )
+    inbox = page.context.new_page()
+    inbox.set_content(html)
+
+    expect(heading(inbox)).to_be_visible()
+    if page.viewport_name == "desktop":
+        wcag = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21aa"]}}
+        results = axe.run(inbox, options=wcag)
+        assert results.violations_count == 0, results.generate_report()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    inbox.screenshot(path=SCREENSHOTS / f"email-{name}-{page.viewport_name}.png", full_page=True)
 
 
 def code_in(message) -> str:
