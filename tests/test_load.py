@@ -104,6 +104,7 @@ def test_many_people_signing_in_at_once(request, two_machines, mailbox):
     print("\nload:", json.dumps(figures))
 
     assert problems == []
+    assert accepted, "nobody got as far as asking"
     assert tally["5xx"] == 0
     assert all(emails_per_address[address] == 1 for address in accepted)
     assert figures["emails received"] == len(accepted)
