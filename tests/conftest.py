@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
-from harness.servers import AppServer, free_port, leaked_tokens
+from harness.servers import leaked_tokens
 from tests.environment import redis_server, smtp_server
-from tests.helpers import app_environment
+from tests.helpers import our_app
 
 # Read before Django's test setup swaps every mailer for its in-memory outbox.
 PRODUCTION_MAILERS = copy.deepcopy(django_settings.MAILERS)
@@ -100,7 +100,6 @@ def alice(db) -> User:
 @pytest.fixture
 def live_app(transactional_db):
     """Our app on gunicorn, the way production runs it, on the test database and Redis."""
-    port = free_port()
-    app = AppServer(app_environment(port), port=port).start()
+    app = our_app()
     yield app
     app.stop()

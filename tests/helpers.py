@@ -18,7 +18,7 @@ import httpx
 import psycopg
 from django.db import connection
 
-from harness.servers import ROOT, AppServer
+from harness.servers import ROOT, AppServer, free_port
 from tests.environment import TEST_SECRET_KEY, postgres_server
 
 # --- Waiting ------------------------------------------------------------------------------------
@@ -105,6 +105,13 @@ def database_of_its_own(name: str) -> str:
     return url
 
 
+def our_app(*, tls: tuple[str, str] | None = None, worker: bool = True, **env: str) -> AppServer:
+    """Our app on a free port, started as fly.toml runs it (gunicorn and the mail worker), on
+    the test database and Redis unless `env` says otherwise. The one way tests start it."""
+    port = free_port()
+    return AppServer(app_environment(port, **env), port=port, tls=tls).start(worker)
+
+
 # --- A person's steps, over HTTP ------------------------------------------------------------------
 
 Origin = str | Callable[[], str]
@@ -141,16 +148,11 @@ def confirm_the_link(browser: httpx.Client, link: str, origin: Origin = "") -> h
 SHARED_SITE_URL = "https://signin.example.test"
 
 
-def machine(port: int, **env: str) -> AppServer:
-    # One public origin in front of both, as behind fly's proxy.
-    settings = app_environment(
-        port,
-        SITE_URL=SHARED_SITE_URL,
-        ALLOWED_HOSTS="127.0.0.1",
-        RATE_LIMIT_PER_IP="100000/15m",
-        **env,
+def machine(**env: str) -> AppServer:
+    """One of several machines behind one public origin, as behind fly's proxy; started."""
+    return our_app(
+        SITE_URL=SHARED_SITE_URL, ALLOWED_HOSTS="127.0.0.1", RATE_LIMIT_PER_IP="100000/15m", **env
     )
-    return AppServer(settings, port=port)
 
 
 class RoundRobin:

@@ -28,7 +28,7 @@ from sesame.utils import get_query_string
 from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
 from harness.servers import ROOT, AppServer, free_port
-from tests.helpers import app_environment, database_of_its_own, link_in
+from tests.helpers import database_of_its_own, link_in, our_app
 
 # Tests never write tracked files: pictures go to an ignored folder, and `scripts/screenshots`
 # points this at docs/screenshots/ when a person decides to refresh them.
@@ -62,8 +62,7 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
 
 
 def https_app(certificate, worker: bool = True, **env: str):
-    port = free_port()
-    app = AppServer(app_environment(port, **env), port=port, tls=certificate).start(worker)
+    app = our_app(tls=certificate, worker=worker, **env)
     yield app
     app.stop()
 

@@ -12,15 +12,15 @@ import httpx
 import psycopg
 import pytest
 
-from harness.servers import AppServer, PostgresServer, free_port
+from harness.servers import AppServer, PostgresServer
 from tests.environment import redis_server
 from tests.helpers import (
-    app_environment,
     ask_for_a_link,
     confirm_the_link,
     eventually,
     link_in,
     migrate,
+    our_app,
 )
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -131,9 +131,8 @@ def own_database():
 
 def app_on(database: PostgresServer) -> AppServer:
     """Our app on gunicorn, on a database of its own, migrated."""
-    port = free_port()
     migrate(database.url)
-    return AppServer(app_environment(port, DATABASE_URL=database.url), port=port).start()
+    return our_app(DATABASE_URL=database.url)
 
 
 def test_postgresql_restarted_during_traffic_fails_cleanly_and_heals(own_database, mailbox):

@@ -11,9 +11,9 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from harness.servers import AppServer, free_port
+from harness.servers import free_port
 from tests.environment import redis_server
-from tests.helpers import app_environment
+from tests.helpers import our_app
 
 pytestmark = pytest.mark.django_db
 
@@ -63,10 +63,8 @@ def test_the_full_view_warns_when_redis_may_evict_rate_limit_counters():
 
 @pytest.mark.system
 def test_healthz_fails_when_the_database_does_not_answer(transactional_db):
-    port = free_port()
     closed_port = free_port()
-    env = app_environment(port, DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port}/x")
-    app = AppServer(env, port=port).start()
+    app = our_app(DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port}/x")
     try:
         started = time.monotonic()
         response = httpx.get(f"{app.origin}/healthz", timeout=10)

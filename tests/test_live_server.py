@@ -10,8 +10,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 
 from accounts.models import User
-from harness.servers import AppServer, free_port
-from tests.helpers import app_environment, ask_for_a_link, csrf_token_in, link_in, path_of
+from tests.helpers import ask_for_a_link, csrf_token_in, link_in, our_app, path_of
 
 pytestmark = pytest.mark.system
 
@@ -51,8 +50,7 @@ def test_a_person_signs_in_through_gunicorn_with_csrf_checked(live_app, mailbox)
 def crowded_app(transactional_db):
     # More threads than production's four widen the window between check and claim, so a
     # claim that is not atomic shows up here as two sessions (it did, before the fix).
-    port = free_port()
-    app = AppServer(app_environment(port, GUNICORN_THREADS="16"), port=port).start()
+    app = our_app(GUNICORN_THREADS="16")
     yield app
     app.stop()
 

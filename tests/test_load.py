@@ -11,7 +11,7 @@ from http import HTTPStatus
 import httpx
 import pytest
 
-from harness.servers import ROOT, free_port
+from harness.servers import ROOT
 from tests.helpers import RoundRobin, ask_for_a_link, confirm_the_link, link_in, machine
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -19,9 +19,7 @@ pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def two_machines():
-    pair = [
-        machine(free_port(), WEB_CONCURRENCY="2", GUNICORN_THREADS="8").start() for _ in range(2)
-    ]
+    pair = [machine(WEB_CONCURRENCY="2", GUNICORN_THREADS="8") for _ in range(2)]
     yield pair
     for app in pair:
         app.stop()

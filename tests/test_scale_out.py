@@ -14,7 +14,6 @@ from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 
 from accounts.models import User
-from harness.servers import free_port
 from tests.helpers import (
     SHARED_SITE_URL,
     RoundRobin,
@@ -32,7 +31,7 @@ pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def machines():
-    pair = [machine(free_port(), GUNICORN_THREADS="8").start() for _ in range(2)]
+    pair = [machine(GUNICORN_THREADS="8") for _ in range(2)]
     yield pair
     for app in pair:
         app.stop()

@@ -16,8 +16,7 @@ import pytest
 import trustme
 
 from config.workers import MAX_REQUEST_BYTES, READ_TIMEOUT
-from harness.servers import AppServer, free_port
-from tests.helpers import app_environment
+from tests.helpers import our_app
 
 pytestmark = pytest.mark.system
 
@@ -110,8 +109,7 @@ def test_gunicorns_own_error_log_never_quotes_a_query_string(tmp_path, transacti
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     certificate.private_key_and_cert_chain_pem.write_to_path(cert)
     certificate.private_key_pem.write_to_path(key)
-    port = free_port()
-    app = AppServer(app_environment(port), port=port, tls=(str(cert), str(key))).start()
+    app = our_app(tls=(str(cert), str(key)))
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     try:
