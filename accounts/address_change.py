@@ -19,17 +19,16 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.tasks import task
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.addresses import display_address
 from accounts.events import log_event, mask_address
-from accounts.login_codes import code_for, code_matches, count_try, grouped
+from accounts.login_codes import CodeProblem, code_for, code_matches, count_try, grouped
+from accounts.mail import send_templated
 from accounts.models import User
 from accounts.rate_limits import code_guessing_allowed, count_wrong_code
 
@@ -37,13 +36,8 @@ SESSION_KEY = "address_change"
 SALT = "accounts.address-change"
 
 
-class ChangeProblem(Exception):
-    """A link or code that changes nothing, and why: invalid, expired, used, wrong, taken."""
-
-    def __init__(self, reason: str, tries_left: int = 0) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.tries_left = tries_left
+class ChangeProblem(CodeProblem):
+    """A link or code that changes nothing, and why: a code's reasons, or invalid, taken."""
 
 
 def ask_to_change(request: HttpRequest, new_address: str) -> None:
@@ -115,18 +109,6 @@ def _signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=SALT, sep=".")
 
 
-def _mail(template: str, to: str, context: dict) -> None:
-    context = {"site_name": settings.SITE_NAME, "site_host": settings.SITE_HOST, **context}
-    message = EmailMultiAlternatives(
-        subject=render_to_string(f"{template}_subject.txt", context).strip(),
-        body=render_to_string(f"{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[to],
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    message.send()
-
-
 @task()
 def send_proof(request_id: str, user_id: int, new_address: str) -> str:
     user = User.objects.filter(pk=user_id, is_active=True).first()
@@ -134,7 +116,9 @@ def send_proof(request_id: str, user_id: int, new_address: str) -> str:
         return "no account"
     if User.objects.filter(email=new_address).exists():
         # Said only to the new address's owner: the person asking learns nothing from the page.
-        _mail("emails/address_taken", new_address, {"address": display_address(new_address)})
+        send_templated(
+            "emails/address_taken", new_address, {"address": display_address(new_address)}
+        )
         return "taken"
     token = _signer().sign_object({"account": user.pk, "from": user.email, "to": new_address})
     link = (
@@ -147,7 +131,7 @@ def send_proof(request_id: str, user_id: int, new_address: str) -> str:
         "code": grouped(code),
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
     }
-    _mail("emails/address_change", new_address, context)
+    send_templated("emails/address_change", new_address, context)
     return "sent"
 
 
@@ -158,5 +142,5 @@ def send_notice_to_old_address(old_address: str, new_address: str, when: str) ->
         "new_address": display_address(new_address),
         "when": datetime.fromisoformat(when),
     }
-    _mail("emails/address_changed", old_address, context)
+    send_templated("emails/address_changed", old_address, context)
     return "sent"

@@ -30,13 +30,27 @@ SCANNER_AGENTS = re.compile(
 )
 
 
-def record(kind: str, request: HttpRequest, user: User | None = None, detail: str = "") -> None:
+def origin_of(request: HttpRequest) -> dict[str, str]:
+    """Where a request came from, as every record of ours keeps it: a network and a browser."""
+    return {
+        "network": network_of(client_ip(request)),
+        "user_agent": request.headers.get("User-Agent", "")[:256],
+    }
+
+
+def record(
+    kind: str,
+    request: HttpRequest,
+    user: User | None = None,
+    detail: str = "",
+    likely_scanner: bool = False,
+) -> None:
     SignInEvent.objects.create(
         kind=kind,
         user=user if user is not None and user.pk is not None else None,
         detail=detail,
-        network=network_of(client_ip(request)),
-        user_agent=request.headers.get("User-Agent", "")[:256],
+        likely_scanner=likely_scanner,
+        **origin_of(request),
     )
 
 
@@ -47,13 +61,7 @@ def record_link_opened(request: HttpRequest, user: User) -> None:
     scanner = bool(SCANNER_AGENTS.search(agent)) or (
         not asked_here and _moments_after_sending(user)
     )
-    SignInEvent.objects.create(
-        kind=Kind.OPENED,
-        user=user if user.pk is not None else None,
-        network=network_of(client_ip(request)),
-        user_agent=agent[:256],
-        likely_scanner=scanner,
-    )
+    record(Kind.OPENED, request, user, likely_scanner=scanner)
 
 
 def _moments_after_sending(user: User) -> bool:

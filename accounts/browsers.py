@@ -11,8 +11,7 @@ from django.contrib.sessions.models import Session
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.audit import network_of
-from accounts.client_ip import client_ip
+from accounts.audit import origin_of
 from accounts.models import SignedInBrowser, User
 
 # Last activity is written at most this often: a page view must not always write.
@@ -25,8 +24,7 @@ def note_sign_in(request: HttpRequest, user: User) -> None:
         session_id=request.session.session_key,
         user=user,
         handle=secrets.token_urlsafe(12),
-        network=network_of(client_ip(request)),
-        user_agent=request.headers.get("User-Agent", "")[:256],
+        **origin_of(request),
     )
 
 

@@ -25,19 +25,17 @@ from datetime import timedelta
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.http import HttpRequest
 from django.tasks import default_task_backend, task
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.addresses import display_address
-from accounts.audit import network_of
-from accounts.client_ip import client_ip
+from accounts.audit import origin_of
 from accounts.events import log_event, mask_address
 from accounts.login_codes import code_for, grouped
 from accounts.login_links import build_login_link, find_account
+from accounts.mail import send_templated
 from accounts.models import SignInEmail, SignInEvent, User
 from accounts.rate_limits import LimitsUnavailable, forgive_address
 from accounts.suppression import is_suppressed, suppress
@@ -55,8 +53,7 @@ def request_email(request: HttpRequest, address: str, next_url: str) -> SignInEm
             id=secrets.token_urlsafe(16),
             address=address,
             next_url=next_url,
-            network=network_of(client_ip(request)),
-            user_agent=request.headers.get("User-Agent", "")[:256],
+            **origin_of(request),
         )
         deliver.enqueue(email.id)
     return email
@@ -119,25 +116,14 @@ def _send(email: SignInEmail, user: User | None) -> None:
     """Mail the link and the code, or, when there is no account to sign in to, a note saying so."""
     context = {
         "address": display_address(email.address),
-        "site_name": settings.SITE_NAME,
-        "site_url": settings.SITE_URL,
-        "site_host": settings.SITE_HOST,
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
     }
-    if user is not None:
-        template = "emails/login_link"
-        context["link"] = build_login_link(user, email.next_url)
-        context["code"] = grouped(code_for(email.id))
-    else:
-        template = "emails/no_account"
-    message = EmailMultiAlternatives(
-        subject=render_to_string(f"{template}_subject.txt", context).strip(),
-        body=render_to_string(f"{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[email.address],
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    message.send()
+    if user is None:
+        send_templated("emails/no_account", email.address, context)
+        return
+    context["link"] = build_login_link(user, email.next_url)
+    context["code"] = grouped(code_for(email.id))
+    send_templated("emails/login_link", email.address, context)
 
 
 def _failed(email: SignInEmail, error: Exception) -> str:

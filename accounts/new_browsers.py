@@ -12,18 +12,16 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.tasks import task
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.addresses import display_address
-from accounts.audit import device_of, network_of
-from accounts.client_ip import client_ip
+from accounts.audit import device_of, origin_of
 from accounts.events import log_event, mask_address
+from accounts.mail import send_templated
 from accounts.models import KnownDevice, User
 
 # Long enough to recognise a returning browser; the cookie says nothing by itself.
@@ -49,11 +47,12 @@ def recognise(request: HttpRequest, user: User, first_sign_in: bool) -> str | No
     except IntegrityError:
         return new_cookie  # two sign-ins of one browser at once: the other one announced it
     if not first_sign_in:
+        origin = origin_of(request)
         send_notice.enqueue(
             user.pk,
             timezone.now().isoformat(),
-            device_of(request.headers.get("User-Agent", "")[:256]),
-            network_of(client_ip(request)),
+            device_of(origin["user_agent"]),
+            origin["network"],
         )
     return new_cookie
 
@@ -77,20 +76,11 @@ def send_notice(user_id: int, when: str, device: str, network: str) -> str:
         return "no account"
     context = {
         "address": display_address(user.email),
-        "site_name": settings.SITE_NAME,
         "when": datetime.fromisoformat(when),
         "device": device or "an unknown browser",
         "network": network,
         "account_url": settings.SITE_URL + reverse("account"),
     }
-    template = "emails/new_browser"
-    message = EmailMultiAlternatives(
-        subject=render_to_string(f"{template}_subject.txt", context).strip(),
-        body=render_to_string(f"{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[user.email],
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    message.send()
+    send_templated("emails/new_browser", user.email, context)
     log_event("new_browser_notice_sent", email=mask_address(user.email))
     return "sent"

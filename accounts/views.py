@@ -532,17 +532,9 @@ def _address_changed(request: HttpRequest, new_address: str) -> HttpResponse:
 
 
 def _address_problem_message(problem: ChangeProblem) -> str:
-    if problem.reason == "wrong" and problem.tries_left:
-        return ngettext(
-            "That code is not right: %(left)s try left.",
-            "That code is not right: %(left)s tries left.",
-            problem.tries_left,
-        ) % {"left": problem.tries_left}
     if problem.reason == "taken":
         return _("Another account has that address now. Nothing changed.")
-    if problem.reason == "expired":
-        return _("This code has expired. Ask again below.")
-    return _("Too many wrong codes. Ask again below.")
+    return _code_problem_message(problem)
 
 
 @require_POST

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-SECRET_PARAMETERS = ("sesame", "code", "csrfmiddlewaretoken")
+# `change` is the token of an address-change link (accounts/address_change.py).
+SECRET_PARAMETERS = ("sesame", "change", "code", "csrfmiddlewaretoken")
 STARS = SafeExceptionReporterFilter.cleansed_substitute
 
 

@@ -76,11 +76,8 @@ def production_processes() -> dict[str, list[str]]:
     """fly.toml's [processes]: what production runs, as commands for this interpreter."""
     processes = tomllib.loads((ROOT / "fly.toml").read_text())["processes"]
     programs = {"gunicorn": [sys.executable, "-m", "gunicorn"], "python": [sys.executable]}
-    return {name: programs[argv[0]] + argv[1:] for name, argv in _split(processes).items()}
-
-
-def _split(processes: dict[str, str]) -> dict[str, list[str]]:
-    return {name: shlex.split(line) for name, line in processes.items()}
+    commands = {name: shlex.split(line) for name, line in processes.items()}
+    return {name: programs[argv[0]] + argv[1:] for name, argv in commands.items()}
 
 
 def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
@@ -224,7 +221,9 @@ class Mailbox:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         text = message.get_body(preferencelist=("plain",))
         if text is not None:
-            self.issued_tokens.update(re.findall(r"sesame=([\w.-]+)", text.get_content()))
+            # Sign-in links and address-change links: neither token may reach a log.
+            found = re.findall(r"(?:sesame|change)=([\w.:-]+)", text.get_content())
+            self.issued_tokens.update(found)
         with self.arrived:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))

@@ -64,6 +64,9 @@ def mallorys_token(mailbox) -> str:
         "/link/",
         "/link",
         "https://signin.example.test/link/?sesame={token}",
+        # An address-change link spends a credential too (its token is bound to one account).
+        "/account/email/confirm/?change={token}",
+        "/account/email/confirm/",
     ],
 )
 def test_a_next_that_leads_to_a_sign_in_is_dropped(client, mailbox, alice, mallory, chained):
