@@ -13,11 +13,11 @@ import pytest
 import time_machine
 from django.test import Client
 from django.utils import timezone
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from accounts.delivery import RETRY_DELAYS, deliver
 from accounts.models import SignInEmail
+from harness.tasks import run_due_tasks
 from tests.helpers import ask_for_a_link, code_in, eventually, link_in
 
 Status = SignInEmail.Status
@@ -28,20 +28,6 @@ TRY_LATER = "451 4.3.0 Try again later"
 def queue(settings, transactional_db):
     """The production backend: the request queues, and nothing is sent until a worker runs."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-
-
-def run_worker() -> None:
-    """django-tasks-db's worker loop: every task that is due, then stop."""
-    Worker(
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test",
-        excluded_queue_names=[],
-    ).run()
 
 
 def ask(client: Client, address: str = "alice@example.com") -> SignInEmail:
@@ -67,8 +53,8 @@ def test_asking_queues_the_email_and_the_request_sends_nothing(queue, client, ma
 def test_the_worker_sends_it_once_and_the_page_says_so(queue, client, mailbox, alice):
     email = ask(client)
 
-    run_worker()
-    run_worker()
+    run_due_tasks()
+    run_due_tasks()
 
     (message,) = mailbox.wait_for(1)
     email.refresh_from_db()
@@ -81,7 +67,7 @@ def test_the_same_email_queued_twice_is_sent_once(queue, client, mailbox, alice)
     email = ask(client)
 
     deliver.enqueue(email.id)
-    run_worker()
+    run_due_tasks()
 
     assert mailbox.attempts == 1
     assert DBTaskResult.objects.get(args_kwargs__args=[email.id], return_value="already handled")
@@ -93,12 +79,12 @@ def test_a_mail_server_saying_try_later_delays_the_email_but_never_loses_it(
     mailbox.refusals = [TRY_LATER, TRY_LATER]
     with time_machine.travel(timezone.now()) as clock:
         email = ask(client)
-        run_worker()
+        run_due_tasks()
         waiting = page(client)
         for delay in RETRY_DELAYS[:2]:
-            run_worker()  # not due yet: nothing happens
+            run_due_tasks()  # not due yet: nothing happens
             clock.shift(delay)
-            run_worker()
+            run_due_tasks()
 
     (message,) = mailbox.wait_for(1)
     email.refresh_from_db()
@@ -114,9 +100,9 @@ def test_a_refusal_is_final_and_the_page_offers_to_try_again(queue, client, mail
     mailbox.refusals = ["550 5.7.1 Message refused"]
     with time_machine.travel(timezone.now()) as clock:
         email = ask(client)
-        run_worker()
+        run_due_tasks()
         clock.shift(60 * 60)
-        run_worker()
+        run_due_tasks()
 
     email.refresh_from_db()
     assert (email.status, email.problem) == (Status.FAILED, "SMTPDataError 550")
@@ -133,7 +119,7 @@ def test_retries_end_when_the_link_would_expire(queue, client, mailbox, alice):
         email = ask(client)
         while not SignInEmail.objects.filter(pk=email.pk, status=Status.FAILED).exists():
             attempted_at.append(round((timezone.now() - email.requested_at).total_seconds()))
-            run_worker()
+            run_due_tasks()
             if due := DBTaskResult.objects.filter(status="READY").first():
                 clock.move_to(due.run_after)
 
@@ -149,7 +135,7 @@ def test_nothing_in_the_queue_or_the_request_row_tells_the_link_or_the_code(
     queue, client, mailbox, alice
 ):
     ask(client)
-    run_worker()
+    run_due_tasks()
     message = mailbox.wait_for(1)[0]
     token = re.search(r"sesame=([\w.-]+)", link_in(message)).group(1)
     code = code_in(message).replace(" ", "")

@@ -1,0 +1,111 @@
+"""Each step of a sign-in by link, in-process: `python -m bench.steps`.
+
+Where `scripts/bench` measures gunicorn from outside, this runs the same steps through Django's
+full middleware stack in one process, against a real redis-server, PostgreSQL and SMTP server,
+and prints for each step its CPU time (this thread only: the SMTP server runs in another) and
+how many SQL statements and Redis commands it sent. The mail worker is django-tasks-db's own
+Worker, run in this process until the queue is empty. It answers "which step talks to the
+database how often", the question to ask before cutting CPU.
+"""
+
+import logging
+import os
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.signin import start_stack
+from harness.servers import remove_scratch
+from harness.tasks import run_due_tasks
+
+SIGN_INS = 60
+WARM_UP = 5
+
+
+def main() -> None:
+    stack = start_stack("postgresql", Path(tempfile.mkdtemp(prefix="steps-")))
+    os.environ.update({k: v for k, v in stack.env.items() if k != "PORT"})
+    import django
+
+    django.setup()
+    for name in ("accounts", "mail.log", "django.tasks", "django_tasks_db"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django_redis import get_redis_connection
+    from sesame.utils import get_query_string
+
+    from accounts.login_links import LOGIN_SCOPE
+    from accounts.models import User
+
+    redis = get_redis_connection("default")
+    steps: dict[str, list[tuple[float, int, int]]] = {}
+
+    def redis_calls() -> int:
+        return sum(stats["calls"] for stats in redis.info("commandstats").values())
+
+    def step(name: str, action: Callable):
+        redis_before = redis_calls()
+        with CaptureQueriesContext(connection) as queries:
+            started = time.thread_time()
+            response = action()
+            cpu = time.thread_time() - started
+        # The INFO command that reads the count is itself counted once.
+        redis_commands = redis_calls() - redis_before - 1
+        steps.setdefault(name, []).append((cpu, len(queries.captured_queries), redis_commands))
+        return response
+
+    def send_queued_mail() -> None:
+        run_due_tasks("steps")
+
+    # One client, its cookies cleared between people: a new Client would load the middleware
+    # again on its first request, and that is not a sign-in's cost.
+    client = Client(headers={"X-Forwarded-Proto": "https", "Host": "127.0.0.1"})
+
+    def sign_in(n: int) -> None:
+        address = f"steps{n}@bench.example.com"
+        user = User.objects.create(email=address)
+        client.cookies.clear()
+        step("1. sign-in page (GET /)", lambda: client.get("/"))
+        asked = step("2. link request (POST /)", lambda: client.post("/", {"email": address}))
+        step("2b. check-inbox (GET)", lambda: client.get(asked["Location"]))
+        step("2c. mail worker (one email)", send_queued_mail)
+        query = get_query_string(user, scope=LOGIN_SCOPE)
+        opened = step(
+            "3a. open the link (GET /link/?sesame=)", lambda: client.get(f"/link/{query}")
+        )
+        page = step("3b. confirm page (GET /link/)", lambda: client.get(opened["Location"]))
+        form = dict(re.findall(r'name="(\w+)" value="([^"]*)"', page.content.decode()))
+        confirmed = step("4. confirm (POST /link/)", lambda: client.post("/link/", form))
+        assert confirmed.status_code in (302, 303), confirmed.status_code
+        shown = step("5. dashboard (GET)", lambda: client.get(confirmed["Location"]))
+        assert address in shown.content.decode()
+
+    try:
+        for n in range(WARM_UP):
+            sign_in(n)
+        steps.clear()
+        for n in range(WARM_UP, WARM_UP + SIGN_INS):
+            sign_in(n)
+        print(f"PostgreSQL, {SIGN_INS} sign-ins by link, median per step (this thread's CPU):")
+        print(f"{'step':42} {'CPU ms':>7} {'SQL':>4} {'Redis':>6}")
+        total = 0.0
+        for name, samples in steps.items():
+            cpu = statistics.median(s[0] for s in samples) * 1000
+            total += cpu
+            sql, commands = samples[-1][1], samples[-1][2]
+            print(f"{name:42} {cpu:7.2f} {sql:4d} {commands:6d}")
+        print(f"{'whole sign-in':42} {total:7.2f}")
+    finally:
+        stack.smtp.stop()
+        stack.redis.stop()
+        stack.postgres.stop()
+        remove_scratch()
+
+
+if __name__ == "__main__":
+    main()
