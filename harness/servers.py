@@ -209,6 +209,8 @@ class Mailbox:
     refusals: list[str] = field(default_factory=list)
     # Each message's start (its DATA command), accepted or not.
     attempts: int = 0
+    # The client's address and port for each accepted message: one connection, one port.
+    peers: list[tuple[str, int]] = field(default_factory=list)
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
         with self.arrived:
@@ -227,6 +229,7 @@ class Mailbox:
         with self.arrived:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.peers.append(session.peer)
             for recipient in envelope.rcpt_tos:
                 self.by_recipient.setdefault(recipient, []).append(message)
             self.arrived.notify_all()
@@ -239,6 +242,7 @@ class Mailbox:
             self.attempts = 0
             self.messages.clear()
             self.envelopes.clear()
+            self.peers.clear()
             self.by_recipient.clear()
 
     def message_to(self, address: str, timeout: float = 10.0) -> EmailMessage:

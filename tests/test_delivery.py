@@ -18,6 +18,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts.delivery import RETRY_DELAYS, deliver
 from accounts.models import SignInEmail
 from harness.tasks import run_due_tasks
+from tests.environment import smtp_server
 from tests.helpers import ask_for_a_link, code_in, eventually, link_in
 
 Status = SignInEmail.Status
@@ -201,3 +202,24 @@ def test_the_worker_stopped_mid_queue_and_started_again_loses_nothing_sends_noth
     assert sent_so_far == len(people) - left_in_the_queue
     assert sorted(mailbox.by_recipient) == sorted(people)
     assert all(len(messages) == 1 for messages in mailbox.by_recipient.values())
+
+
+@pytest.mark.system
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_keeps_one_connection_and_replaces_one_the_server_dropped(live_app, mailbox):
+    def ask_as(address: str) -> None:
+        with live_app.client() as browser:
+            assert ask_for_a_link(browser, address).status_code == HTTPStatus.FOUND
+        mailbox.message_to(address, timeout=10)
+
+    ask_as("alice@example.com")
+    ask_as("bob@example.com")
+    smtp_server.stop()  # a restart drops every connection, as an idle timeout would
+    smtp_server.start()
+    ask_as("carol@example.com")
+
+    alice, bob, carol = mailbox.peers
+    assert alice == bob  # one connection for both
+    assert carol != bob  # a new one after the server dropped the old
+    # Carol's email went on its first attempt: no wait for a retry.
+    assert SignInEmail.objects.get(address="carol@example.com").attempts == 1

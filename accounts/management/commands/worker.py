@@ -3,7 +3,8 @@
 db_worker stops with a traceback when the database goes away, and a process that keeps exiting
 is eventually not restarted by fly.io. This one waits and starts again, so the mail heals with
 the database as the web process does. A signal still stops it as it stops db_worker: the email
-in hand is finished, the rest stays queued.
+in hand is finished, the rest stays queued. It also keeps one connection to the mail server
+open between emails (accounts/mail.py).
 """
 
 import logging
@@ -14,6 +15,7 @@ from django_tasks_db.compat import TASKS_LOGGER
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorker
 
 from accounts.events import log_event
+from accounts.mail import keep_connection_open
 
 # Seconds between attempts to reach the database again, doubling up to the last.
 FIRST_WAIT, LONGEST_WAIT = 1, 30
@@ -30,6 +32,7 @@ class Command(DatabaseWorker):
             logging.getLogger(TASKS_LOGGER).setLevel(logging.WARNING)
 
     def handle(self, *args, **options) -> None:
+        keep_connection_open()
         wait = FIRST_WAIT
         while True:
             started = time.monotonic()
