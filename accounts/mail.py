@@ -1,12 +1,13 @@
 """Every email we send: a subject, a plain-text part and an HTML part, from one template name.
 
-In the mail worker (`manage.py worker`) one connection to the mail server is kept open between
-emails: a new one per email costs a TCP (and in production a TLS) handshake, EHLO and QUIT,
-about a fifth of the worker's CPU per email. A connection idle for IDLE_SECONDS is closed
-before use rather than trusted (servers drop idle clients after a few minutes, RFC 5321 allows
-five), and one the server dropped anyway is replaced once, at once, so the email is not delayed
-until its retry. Web processes (the immediate backend with DEBUG on) open one per email, as
-Django does.
+The mail worker (`manage.py worker`) keeps one mail backend for its whole life and one connection
+open between emails. Django makes a backend per email, and an SMTP backend with TLS builds its
+own TLS context, which loads the system's CA certificates: about 18 ms of CPU on the bench
+machine, more than everything else an email costs. A kept connection also saves the TCP and TLS
+handshakes, EHLO and QUIT. A connection idle for IDLE_SECONDS is closed before use rather than
+trusted (servers drop idle clients after a few minutes; RFC 5321 allows five), and one the
+server dropped anyway is replaced once, at once, so the email is not delayed until its retry.
+Web processes (the immediate backend with DEBUG on) send as Django does.
 """
 
 import atexit
@@ -21,15 +22,16 @@ from django.template.loader import render_to_string
 IDLE_SECONDS = 30
 
 
-class _KeptConnection:
-    """The worker's one open connection, and when it was last used."""
+class _Kept:
+    """The worker's one backend, whether its connection is open, and when it was last used."""
 
-    backend: BaseEmailBackend | None = None
-    last_used: float = 0.0
     enabled = False
+    backend: BaseEmailBackend | None = None
+    is_open = False
+    last_used = 0.0
 
 
-_kept = _KeptConnection()
+_kept = _Kept()
 
 
 def keep_connection_open() -> None:
@@ -63,19 +65,19 @@ def send_templated(template: str, to: str, context: dict) -> None:
 
 
 def _send_on_kept_connection(message: EmailMultiAlternatives) -> None:
-    if _kept.backend is not None and time.monotonic() - _kept.last_used > IDLE_SECONDS:
+    if _kept.is_open and time.monotonic() - _kept.last_used > IDLE_SECONDS:
         _close_kept()
-    reused = _kept.backend is not None
+    reused = _kept.is_open
     try:
         try:
-            _kept_backend().send_messages([message])
+            _open_kept().send_messages([message])
         except (smtplib.SMTPServerDisconnected, ConnectionError):
             if not reused:
                 raise
-            # The server dropped the connection we kept (almost always while idle, before it took
-            # the email): once more on a new one.
+            # The server dropped the connection we kept (almost always while idle, before it
+            # took the email): once more on a new one.
             _close_kept()
-            _kept_backend().send_messages([message])
+            _open_kept().send_messages([message])
     except Exception:
         # After a refusal or an error the connection's state is unknown: the next email opens
         # a new one.
@@ -84,18 +86,22 @@ def _send_on_kept_connection(message: EmailMultiAlternatives) -> None:
     _kept.last_used = time.monotonic()
 
 
-def _kept_backend() -> BaseEmailBackend:
+def _open_kept() -> BaseEmailBackend:
     if _kept.backend is None:
-        backend = mailers.default
-        backend.open()
-        _kept.backend = backend
+        _kept.backend = mailers.default
+    if not _kept.is_open:
+        # An open connection makes send_messages leave it open; it opens and closes one per
+        # call otherwise.
+        _kept.backend.open()
+        _kept.is_open = True
     return _kept.backend
 
 
 def _close_kept() -> None:
-    backend, _kept.backend = _kept.backend, None
-    if backend is not None:
-        try:
-            backend.close()
-        except (smtplib.SMTPException, OSError):
-            pass  # it was going away anyway
+    if not _kept.is_open:
+        return
+    _kept.is_open = False
+    try:
+        _kept.backend.close()
+    except (smtplib.SMTPException, OSError):
+        pass  # it was going away anyway
