@@ -142,10 +142,11 @@ Measured {datetime.now(UTC):%Y-%m-%d} on {described}.
 Reproduce with `scripts/bench --write` (about three minutes; `scripts/bench` alone prints the
 table without writing this page). It starts the production stack on loopback: gunicorn with
 `config/gunicorn.py` (2 workers x 4 threads) and DEBUG off, a real `redis-server`, a real SMTP
-server that keeps what it receives, and SQLite, then PostgreSQL. gunicorn, Redis and PostgreSQL
-are pinned to CPU 0; the load generator (Python, keep-alive connections) and its SMTP sink to
-CPU 1. Rate limits are raised through the environment for the run, and worker recycling is off
-so that no worker's CPU accounting leaves mid-run.
+server that keeps what it receives (over STARTTLS, its certificate checked), and SQLite, then
+PostgreSQL. gunicorn, Redis and PostgreSQL are pinned to CPU 0; the load generator (Python,
+keep-alive connections) and its SMTP sink to CPU 1. Rate limits are raised through the
+environment for the run, and worker recycling is off so that no worker's CPU accounting leaves
+mid-run.
 
 For each scenario: throughput with 8 clients in a closed loop for {seconds:g} s; p50 and p99
 latency in an open loop at half that rate (measured from each request's scheduled start, so a

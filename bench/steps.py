@@ -4,7 +4,8 @@ Where `scripts/bench` measures gunicorn from outside, this runs the same steps t
 full middleware stack in one process, against a real redis-server, PostgreSQL and SMTP server,
 and prints for each step its CPU time (this thread only: the SMTP server runs in another) and
 how many SQL statements and Redis commands it sent. The mail worker is django-tasks-db's own
-Worker, run in this process until the queue is empty. It answers "which step talks to the
+Worker, run in this process until the queue is empty, with the mail connection kept as
+`manage.py worker` keeps it. It answers "which step talks to the
 database how often", the question to ask before cutting CPU.
 """
 
@@ -40,8 +41,10 @@ def main() -> None:
     from sesame.utils import get_query_string
 
     from accounts.login_links import LOGIN_SCOPE
+    from accounts.mail import keep_connection_open
     from accounts.models import User
 
+    keep_connection_open()  # as `manage.py worker` does
     redis = get_redis_connection("default")
     steps: dict[str, list[tuple[float, int, int]]] = {}
 

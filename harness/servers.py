@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -268,13 +269,38 @@ class Mailbox:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    """An SMTP server on loopback; with `starttls`, it offers STARTTLS as a real provider does.
+
+    Its certificate comes from a test CA, appended to the system's CA bundle in `ca_bundle`:
+    a client given that file (SSL_CERT_FILE) verifies the server and loads as many CA
+    certificates as it would in production.
+    """
+
+    def __init__(self, starttls: bool = False) -> None:
         self.port = free_port()
         self.mailbox = Mailbox()
         self.controller: Controller | None = None
+        self.tls_context: ssl.SSLContext | None = None
+        self.ca_bundle: Path | None = None
+        if starttls:
+            self._make_certificates()
+
+    def _make_certificates(self) -> None:
+        import trustme
+
+        authority = trustme.CA()
+        self.tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1").configure_cert(self.tls_context)
+        self.ca_bundle = Path(tempfile.mkdtemp(prefix="smtp-", dir=SCRATCH)) / "ca-bundle.pem"
+        system_bundle = Path(ssl.get_default_verify_paths().openssl_cafile)
+        self.ca_bundle.write_bytes(
+            (system_bundle.read_bytes() if system_bundle.exists() else b"")
+            + authority.cert_pem.bytes()
+        )
 
     def start(self) -> "SmtpServer":
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        tls = {"tls_context": self.tls_context} if self.tls_context else {}
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **tls)
         self.controller.start()
         return self
 
