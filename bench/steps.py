@@ -5,8 +5,8 @@ full middleware stack in one process, against a real redis-server, PostgreSQL an
 and prints for each step its CPU time (this thread only: the SMTP server runs in another) and
 how many SQL statements and Redis commands it sent. The mail worker is django-tasks-db's own
 Worker, run in this process until the queue is empty, with the mail connection kept as
-`manage.py worker` keeps it. It answers "which step talks to the
-database how often", the question to ask before cutting CPU.
+`manage.py worker` keeps it. It answers "which step talks to the database how often", the
+question to ask before cutting CPU.
 """
 
 import logging
@@ -62,9 +62,6 @@ def main() -> None:
         steps.setdefault(name, []).append((cpu, len(queries.captured_queries), redis_commands))
         return response
 
-    def send_queued_mail() -> None:
-        run_due_tasks("steps")
-
     # One client, its cookies cleared between people: a new Client would load the middleware
     # again on its first request, and that is not a sign-in's cost.
     client = Client(headers={"X-Forwarded-Proto": "https", "Host": "127.0.0.1"})
@@ -76,7 +73,7 @@ def main() -> None:
         step("1. sign-in page (GET /)", lambda: client.get("/"))
         asked = step("2. link request (POST /)", lambda: client.post("/", {"email": address}))
         step("2b. check-inbox (GET)", lambda: client.get(asked["Location"]))
-        step("2c. mail worker (one email)", send_queued_mail)
+        step("2c. mail worker (one email)", lambda: run_due_tasks("steps"))
         query = get_query_string(user, scope=LOGIN_SCOPE)
         opened = step(
             "3a. open the link (GET /link/?sesame=)", lambda: client.get(f"/link/{query}")
