@@ -352,6 +352,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Pages link only to hashed names ({% static %} through the manifest): the unhashed copies would
+# be half the files each process indexes at start and holds in memory, served to no one.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]

@@ -4,12 +4,16 @@ import logging
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import caches
-from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
 from harness.servers import leaked_tokens
-from tests.environment import redis_server, smtp_server
+from tests.environment import (
+    collecting_static_files,
+    postgres_server,
+    redis_server,
+    smtp_server,
+)
 from tests.helpers import our_app
 
 # Read before Django's test setup swaps every mailer for its in-memory outbox.
@@ -50,9 +54,20 @@ def pytest_addoption(parser) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def static_files(django_test_environment) -> None:
-    # DEBUG is off, as in production: pages link to whitenoise's hashed files.
-    call_command("collectstatic", interactive=False, verbosity=0)
+def static_files() -> None:
+    """The collectstatic that tests/environment.py started has finished, and well."""
+    output, _ = collecting_static_files.communicate(timeout=120)
+    assert collecting_static_files.returncode == 0, output
+    # Each test client loads the middleware anew, and whitenoise indexes every static file when
+    # it loads (about 8 ms, 5 s over this tier). In-process it looks each file up on request
+    # instead; the system tier serves them as production does (tests/test_container.py).
+    django_settings.WHITENOISE_AUTOREFRESH = True
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """pytest-django's hook before it creates the test database: PostgreSQL must be up."""
+    postgres_server.ready()
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,17 @@ the same environment variables production uses.
 
 import logging
 import os
+import subprocess
+import sys
 
-from harness.servers import AppServer, PostgresServer, RedisServer, SmtpServer, remove_scratch
+from harness.servers import (
+    ROOT,
+    AppServer,
+    PostgresServer,
+    RedisServer,
+    SmtpServer,
+    remove_scratch,
+)
 
 TEST_SECRET_KEY = "test-secret-key-for-the-suite-only-0123456789-abcdefghijklmnop"
 TEST_SITE_URL = "https://signin.example.test"
@@ -18,7 +27,9 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 redis_server = RedisServer().start()
-postgres_server = PostgresServer().start()
+# PostgreSQL takes over a second to create and start: it does so while pytest collects, and the
+# first test that needs a database waits for it (tests/conftest.py).
+postgres_server = PostgresServer().start_in_background()
 smtp_server = SmtpServer().start()
 # Every gunicorn and worker the suite starts checks its own logs for these when it stops.
 AppServer.issued_tokens = smtp_server.mailbox.issued_tokens
@@ -40,8 +51,22 @@ os.environ.pop("DEBUG", None)
 # database work that tests do between browser steps.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
+# Pages link to whitenoise's hashed files (DEBUG is off, as in production), so the manifest must
+# exist before the first page renders. Collected on the other core while pytest collects; the
+# suite's first test waits for it (tests/conftest.py).
+collecting_static_files = subprocess.Popen(
+    [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+    cwd=ROOT,
+    env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+)
+
 
 def pytest_unconfigure(config) -> None:
+    collecting_static_files.kill()
+    collecting_static_files.wait()
     smtp_server.stop()
     postgres_server.stop()
     redis_server.stop()

@@ -96,6 +96,7 @@ def database_of_its_own(name: str) -> str:
     Apps on one database share one mail queue, and any of their workers may send any of its
     emails, as in production. An app configured unlike the others (no mail server) gets its own.
     """
+    postgres_server.ready()
     with psycopg.connect(postgres_server.url.rsplit("/", 1)[0] + "/postgres") as admin:
         admin.autocommit = True
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
