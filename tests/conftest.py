@@ -9,10 +9,10 @@ from django.test import Client
 from accounts.models import User
 from harness.servers import leaked_tokens
 from tests.environment import (
-    collecting_static_files,
     postgres_server,
     redis_server,
     smtp_server,
+    wait_for_static_files,
 )
 from tests.helpers import our_app
 
@@ -56,12 +56,18 @@ def pytest_addoption(parser) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def static_files() -> None:
     """The collectstatic that tests/environment.py started has finished, and well."""
-    output, _ = collecting_static_files.communicate(timeout=120)
-    assert collecting_static_files.returncode == 0, output
+    wait_for_static_files()
     # Each test client loads the middleware anew, and whitenoise indexes every static file when
     # it loads (about 8 ms, 5 s over this tier). In-process it looks each file up on request
     # instead; the system tier serves them as production does (tests/test_container.py).
     django_settings.WHITENOISE_AUTOREFRESH = True
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb() -> bool:
+    """The whole cluster is removed after the run: dropping the test database first only costs
+    time, and under load it can outlast the app's 2 s statement timeout."""
+    return True
 
 
 @pytest.fixture(scope="session")

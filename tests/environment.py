@@ -26,11 +26,11 @@ TEST_SITE_URL = "https://signin.example.test"
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-redis_server = RedisServer().start()
-# PostgreSQL takes over a second to create and start: it does so while pytest collects, and the
-# first test that needs a database waits for it (tests/conftest.py).
-postgres_server = PostgresServer().start_in_background()
-smtp_server = SmtpServer().start()
+# The servers' ports are chosen now, because Django reads its settings from the environment
+# before any test runs; the servers start in pytest_configure, in the processes that run tests.
+redis_server = RedisServer()
+postgres_server = PostgresServer()
+smtp_server = SmtpServer()
 # Every gunicorn and worker the suite starts checks its own logs for these when it stops.
 AppServer.issued_tokens = smtp_server.mailbox.issued_tokens
 
@@ -51,22 +51,53 @@ os.environ.pop("DEBUG", None)
 # database work that tests do between browser steps.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-# Pages link to whitenoise's hashed files (DEBUG is off, as in production), so the manifest must
-# exist before the first page renders. Collected on the other core while pytest collects; the
-# suite's first test waits for it (tests/conftest.py).
-collecting_static_files = subprocess.Popen(
-    [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-    cwd=ROOT,
-    env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
-    stdout=subprocess.PIPE,
-    stderr=subprocess.STDOUT,
-    text=True,
-)
+# Set by pytest-xdist's controller for its workers: the static files are collected already.
+COLLECTED = "LATCHKEY_TEST_STATIC_FILES_COLLECTED"
+collecting_static_files: subprocess.Popen | None = None
+
+
+def collect_static_files() -> subprocess.Popen:
+    """Pages link to whitenoise's hashed files (DEBUG is off, as in production), so the manifest
+    must exist before the first page renders."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for_static_files() -> None:
+    if collecting_static_files is not None:
+        output, _ = collecting_static_files.communicate(timeout=120)
+        assert collecting_static_files.returncode == 0, output
+
+
+def pytest_configure(config) -> None:
+    global collecting_static_files
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        # pytest-xdist's controller runs no test and needs no server. It collects the static
+        # files once, before its workers start, instead of each worker writing the same folder.
+        collecting_static_files = collect_static_files()
+        wait_for_static_files()
+        os.environ[COLLECTED] = "1"
+        return
+    redis_server.start()
+    smtp_server.start()
+    # PostgreSQL takes over a second to create and start, and the static files as long to
+    # collect: both happen while pytest collects, on the other core, and the first test that
+    # needs them waits (tests/conftest.py).
+    postgres_server.start_in_background()
+    if not os.environ.get(COLLECTED):
+        collecting_static_files = collect_static_files()
 
 
 def pytest_unconfigure(config) -> None:
-    collecting_static_files.kill()
-    collecting_static_files.wait()
+    if collecting_static_files is not None and collecting_static_files.poll() is None:
+        collecting_static_files.kill()
+        collecting_static_files.wait()
     smtp_server.stop()
     postgres_server.stop()
     redis_server.stop()

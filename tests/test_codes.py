@@ -184,7 +184,7 @@ def test_the_check_inbox_page_names_sender_subject_and_deadline(mailbox, alice):
 
     assert "It comes from <strong>Latchkey &lt;sign-in@signin.example.test&gt;</strong>" in page
     assert "… is your Latchkey sign-in code" in page
-    assert re.search(r"work until \d\d:\d\d UTC \(10 minutes\)", page)
+    assert re.search(r'work until <time datetime="[^"]+">\d\d:\d\d UTC</time> \(10 minutes\)', page)
     assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
 
 
