@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.contrib.auth.signals import user_logged_in
 
 
@@ -12,3 +13,10 @@ class AccountsConfig(AppConfig):
         # Every sign-in here is a claim (User.objects.claim), which has just moved last_login
         # in its one conditional UPDATE; Django's receiver would write it a second time.
         user_logged_in.disconnect(dispatch_uid="update_last_login")
+
+
+class LatchkeyAdminConfig(admin_apps.AdminConfig):
+    """Django's admin app, with accounts/admin_site.py's site as `admin.site`."""
+
+    default = False  # "accounts" alone still means AccountsConfig
+    default_site = "accounts.admin_site.LatchkeyAdminSite"

@@ -140,3 +140,17 @@ class ConfirmAddressForm(forms.Form):
 
     code = LoginCodeForm.base_fields["code"]
     clean_code = LoginCodeForm.clean_code
+
+
+class PasskeyNameForm(forms.Form):
+    """A name the person gives a passkey, to tell their passkeys apart on /account/."""
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=64,
+        validators=[reject_control_characters],
+        error_messages={
+            "required": _("Give the passkey a name."),
+            "max_length": _("A passkey's name can be at most 64 characters long."),
+        },
+    )

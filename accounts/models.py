@@ -187,6 +187,8 @@ class SignInEvent(models.Model):
         BROWSER_ENDED = "browser_ended", _("another browser signed out from /account/")
         ADDRESS_CHANGED = "address_changed", _("address changed")
         ACCOUNT_DELETED = "deleted", _("account deleted")
+        PASSKEY_ADDED = "passkey_added", _("passkey added")
+        PASSKEY_REMOVED = "passkey_removed", _("passkey removed")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     kind = models.CharField(_("what"), max_length=16, choices=Kind)
@@ -253,3 +255,33 @@ class KnownDevice(models.Model):
 
     def __str__(self) -> str:
         return f"a browser of {self.user} since {self.first_seen:%Y-%m-%d}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential (a passkey) that signs its account in (accounts/passkeys.py).
+
+    Only public material: the authenticator keeps the private key. `user_handle` is the random
+    id the authenticator stores with the passkey and returns on sign-in; it is the same for all
+    of an account's passkeys and says nothing about the person.
+    """
+
+    user = models.ForeignKey("User", on_delete=models.CASCADE, related_name="passkeys")
+    credential_id = models.BinaryField(unique=True)
+    public_key = models.BinaryField()
+    user_handle = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    # Whether the passkey may be synced (backup eligible), and whether it is (backed up).
+    backup_eligible = models.BooleanField(default=False)
+    backed_up = models.BooleanField(default=False)
+    aaguid = models.CharField(max_length=36, blank=True)
+    transports = models.JSONField(default=list, blank=True)
+    name = models.CharField(_("name"), max_length=64)
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("passkey")
+        verbose_name_plural = _("passkeys")
+
+    def __str__(self) -> str:
+        return f"{self.name} of {self.user}"

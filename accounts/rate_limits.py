@@ -77,6 +77,28 @@ def count_wrong_code(address: str) -> None:
         raise LimitsUnavailable from error
 
 
+def check_passkey_failures(request: HttpRequest) -> None:
+    """Before a passkey sign-in: raise RateLimited if this client IP failed too often lately.
+
+    Failures count against RATE_LIMIT_PER_IP, as requests for links do; successes count nothing.
+    """
+    item = rate(settings.RATE_LIMIT_PER_IP)
+    try:
+        if _limiter().test(item, "passkey:failures", client_ip(request)):
+            return
+        reset_at, _ = _limiter().get_window_stats(item, "passkey:failures", client_ip(request))
+    except (StorageError, RedisError) as error:
+        raise LimitsUnavailable from error
+    raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())), scope="network")
+
+
+def count_passkey_failure(request: HttpRequest) -> None:
+    try:
+        _limiter().hit(rate(settings.RATE_LIMIT_PER_IP), "passkey:failures", client_ip(request))
+    except (StorageError, RedisError) as error:
+        raise LimitsUnavailable from error
+
+
 def limits_are_checkable() -> bool:
     """Whether the store behind the counters answers right now."""
     try:

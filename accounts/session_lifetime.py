@@ -20,6 +20,8 @@ SIGNED_IN_AT = "signed_in_at"
 LAST_SEEN_AT = "last_seen_at"
 # Set when the person chose "Keep me signed in on this device" as they signed in.
 KEPT = "kept_signed_in"
+# How this session signed in: "link", "code" or "passkey" (STAFF_REQUIRE_PASSKEY reads it).
+SIGNED_IN_WITH = "signed_in_with"
 
 
 def start_session_clock(request: HttpRequest, keep: bool = False) -> None:

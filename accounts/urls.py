@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import passkey_views, views
 
 urlpatterns = [
     path("", views.sign_in, name="sign_in"),
@@ -16,4 +16,15 @@ urlpatterns = [
     path("account/delete/", views.delete_account_view, name="delete_account"),
     path("account/email/", views.change_address, name="change_address"),
     path("account/email/confirm/", views.confirm_address_change, name="confirm_address_change"),
+    # Passkeys: options for the browser's WebAuthn call (JSON), then the answer in a form.
+    path(
+        "passkeys/sign-in/options/",
+        passkey_views.sign_in_options,
+        name="passkey_sign_in_options",
+    ),
+    path("passkeys/sign-in/", passkey_views.sign_in, name="passkey_sign_in"),
+    path("account/passkeys/options/", passkey_views.add_options, name="passkey_add_options"),
+    path("account/passkeys/", passkey_views.add, name="add_passkey"),
+    path("account/passkeys/<int:pk>/name/", passkey_views.rename, name="rename_passkey"),
+    path("account/passkeys/<int:pk>/remove/", passkey_views.remove, name="remove_passkey"),
 ]

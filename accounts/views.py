@@ -27,6 +27,7 @@ from accounts.address_change import (
     pending_change,
 )
 from accounts.addresses import display_address
+from accounts.admin_site import passkey_required_for_admin
 from accounts.audit import device_of, record, record_link_opened
 from accounts.browsers import browsers_of, end, end_all_but, note_sign_in
 from accounts.client_ip import client_ip
@@ -66,7 +67,7 @@ from accounts.rate_limits import (
     limits_are_checkable,
 )
 from accounts.redirects import open_next_url, safe_next_url
-from accounts.session_lifetime import signed_in_recently, start_session_clock
+from accounts.session_lifetime import SIGNED_IN_WITH, signed_in_recently, start_session_clock
 from accounts.signup import signup_allowed
 from accounts.typos import suggestion
 
@@ -169,7 +170,7 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
             if form.is_valid():
                 user = claim_code(request, form.cleaned_data["code"])
                 keep = form.cleaned_data["keep"]
-                return _sign_in_browser(request, user, "code", next_url, keep)
+                return sign_in_browser(request, user, "code", next_url, keep)
             status = HTTPStatus.BAD_REQUEST
         except CodeProblem as problem:
             log_event("code_rejected", reason=problem.reason, ip=client_ip(request))
@@ -328,18 +329,19 @@ def _claim(request: HttpRequest) -> HttpResponse:
         log_event("second_press", user=user.pk, ip=client_ip(request))
     else:
         remember_claim(token, browser, user)
-    return _sign_in_browser(request, user, "link", next_url, form.cleaned_data["keep"])
+    return sign_in_browser(request, user, "link", next_url, form.cleaned_data["keep"])
 
 
-def _sign_in_browser(
+def sign_in_browser(
     request: HttpRequest, user: User, method: str, next_url: str, keep: bool = False
 ):
-    """Sign this browser in as `user`, who proved the inbox by link or by code."""
+    """Sign this browser in as `user`, who proved the inbox by link or code, or used a passkey."""
     previous_sign_in = user.last_login
     # Named, because a code is no credential a backend checks: the account was proven by the
     # claim, and with more than one backend (the benchmark's, passkeys later) Django must know.
     login(request, user, backend="sesame.backends.ModelBackend")
     start_session_clock(request, keep)
+    request.session[SIGNED_IN_WITH] = method
     note_sign_in(request, user)
     prune_now_and_then()
     request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
@@ -356,7 +358,8 @@ def _sign_in_browser(
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     previous = parse_datetime(request.session.get("previous_sign_in") or "")
-    return render(request, "accounts/dashboard.html", {"previous_sign_in": previous})
+    context = {"previous_sign_in": previous, "has_passkey": request.user.passkeys.exists()}
+    return render(request, "accounts/dashboard.html", context)
 
 
 @require_GET
@@ -387,6 +390,7 @@ def account(request: HttpRequest) -> HttpResponse:
         for event in request.user.events.order_by("-at")[:RECENT_EVENTS]
     ]
     context = {
+        "passkeys": request.user.passkeys.order_by("created_at"),
         "browsers": browsers,
         "events": recent,
         "others": sum(not b["here"] for b in browsers),
@@ -575,6 +579,11 @@ def sending_unavailable(request: HttpRequest) -> HttpResponse:
 def admin_sign_in(request: HttpRequest) -> HttpResponse:
     """The admin has no password page of its own: staff use the same emailed link."""
     if request.user.is_authenticated:
+        if request.user.is_staff and passkey_required_for_admin(request):
+            context = {"has_passkey": request.user.passkeys.exists()}
+            return render(
+                request, "accounts/admin_needs_passkey.html", context, status=HTTPStatus.FORBIDDEN
+            )
         # Signed in, but not staff: sending them to sign in again would loop for ever.
         return render(request, "accounts/not_staff.html", status=HTTPStatus.FORBIDDEN)
     next_url = safe_next_url(request.GET.get("next")) or reverse("admin:index")

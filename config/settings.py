@@ -103,6 +103,8 @@ TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "").strip()
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 60 * 60 * 24)
 SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 60 * 60 * 24 * 14)
 SESSION_PRUNE_INTERVAL = env_int("SESSION_PRUNE_INTERVAL", 60 * 60)
+# The admin opens only to a session that signed in with a passkey (accounts/passkeys.py).
+STAFF_REQUIRE_PASSKEY = env_bool("STAFF_REQUIRE_PASSKEY", False)
 # Sign-in events (accounts/audit.py) older than this are deleted.
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90)
 # Seconds a query, or a connection attempt, may take before the request gives up with a 503.
@@ -130,6 +132,10 @@ if SIGNUP_POLICY not in {"open", "closed"}:
 
 SITE_HOST = site.hostname
 SITE_ORIGIN = f"{site.scheme}://{site.netloc}"
+# Passkeys belong to the site's host name and are only used from its origin. A browser refuses
+# an IP address as the relying party, so a development passkey needs http://localhost.
+PASSKEY_RP_ID = SITE_HOST
+PASSKEY_ORIGIN = SITE_ORIGIN
 ALLOWED_HOSTS = ALLOWED_HOSTS or [SITE_HOST]
 if DEBUG:
     ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
@@ -141,7 +147,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <sign-in
 
 INSTALLED_APPS = [
     # Django
-    "django.contrib.admin",
+    # Django's admin, which also asks for a passkey when STAFF_REQUIRE_PASSKEY is on.
+    "accounts.apps.LatchkeyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -45,10 +45,13 @@ def test_sign_in_page_asks_for_an_email_address(client):
     assert response.status_code == HTTPStatus.OK
     assert response["Content-Type"] == "text/html; charset=utf-8"
     html = response.content.decode()
-    assert html.count("<input") == 3  # csrf token, next, and the one visible field
+    email_form, passkey_form = html.split('data-passkey="sign-in"')
+    assert email_form.count("<input") == 3  # csrf token, next, and the one visible field
+    # Shown by static/js/passkeys.js only where the browser has WebAuthn.
+    assert passkey_form.split(">", 1)[0].endswith(" hidden")
     assert 'type="email"' in html
     assert 'autocomplete="email"' in html
-    assert html.count("<button") == 1
+    assert email_form.count("<button") == 1
     assert '<html lang="en">' in html
 
 

@@ -1,0 +1,21 @@
+"""The admin site, with one more condition: STAFF_REQUIRE_PASSKEY.
+
+With it on, the admin opens only to a session that signed in with a passkey; staff signed in by
+email are shown why (accounts/views.py, admin_sign_in), and how to add one first.
+"""
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest
+
+from accounts.session_lifetime import SIGNED_IN_WITH
+
+
+def passkey_required_for_admin(request: HttpRequest) -> bool:
+    """Whether STAFF_REQUIRE_PASSKEY keeps this session out of the admin."""
+    return settings.STAFF_REQUIRE_PASSKEY and request.session.get(SIGNED_IN_WITH) != "passkey"
+
+
+class LatchkeyAdminSite(admin.AdminSite):
+    def has_permission(self, request: HttpRequest) -> bool:
+        return super().has_permission(request) and not passkey_required_for_admin(request)

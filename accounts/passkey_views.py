@@ -1,0 +1,157 @@
+"""Passkey pages. The browser asks for options as JSON (static/js/passkeys.js), runs the WebAuthn
+ceremony, and posts the answer in an ordinary form, so every outcome is an ordinary page.
+
+Nothing here is shown without JavaScript: the forms are `hidden` until the script finds WebAuthn.
+"""
+
+from http import HTTPStatus
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from accounts import passkeys
+from accounts.audit import record
+from accounts.client_ip import client_ip
+from accounts.events import log_event
+from accounts.forms import LoginLinkForm, PasskeyNameForm
+from accounts.models import Passkey, SignInEvent
+from accounts.passkeys import PasskeyProblem
+from accounts.rate_limits import (
+    LimitsUnavailable,
+    RateLimited,
+    check_passkey_failures,
+    count_passkey_failure,
+)
+from accounts.redirects import safe_next_url
+from accounts.session_lifetime import signed_in_recently
+from accounts.views import rate_limited, sending_unavailable, sign_in_browser
+
+Kind = SignInEvent.Kind
+
+
+def _options(body: str) -> HttpResponse:
+    # Private and never stored (accounts/caching.py): it holds this session's challenge.
+    return HttpResponse(body, content_type="application/json")
+
+
+@require_POST
+def sign_in_options(request: HttpRequest) -> HttpResponse:
+    return _options(passkeys.sign_in_options(request))
+
+
+@require_POST
+@sensitive_post_parameters("credential")
+def sign_in(request: HttpRequest) -> HttpResponse:
+    next_url = safe_next_url(request.POST.get("next"))
+    try:
+        check_passkey_failures(request)
+        passkey = passkeys.authenticate(request, request.POST.get("credential", ""))
+    except RateLimited as limited:
+        log_event("rate_limited", scope="passkey", ip=client_ip(request))
+        return rate_limited(request, limited)
+    except LimitsUnavailable:
+        return sending_unavailable(request)
+    except PasskeyProblem as problem:
+        return _refused(request, problem, next_url)
+    return sign_in_browser(request, passkey.user, "passkey", next_url)
+
+
+SIGN_IN_PROBLEMS = {
+    "no_challenge": gettext_lazy(
+        "That passkey request was already used or never started. Try again."
+    ),
+    "expired": gettext_lazy("That passkey request took too long. Try again."),
+    "invalid": gettext_lazy(
+        "That passkey could not be checked. Try again, or sign in with your email."
+    ),
+    "unknown": gettext_lazy(
+        "This passkey is not known here: it may have been removed from your account. "
+        "Sign in with your email instead."
+    ),
+}
+
+
+def _refused(request: HttpRequest, problem: PasskeyProblem, next_url: str) -> HttpResponse:
+    try:
+        count_passkey_failure(request)
+    except LimitsUnavailable:
+        pass  # The next attempt meets the outage in check_passkey_failures.
+    log_event("passkey_refused", reason=problem.reason, ip=client_ip(request))
+    record(Kind.REJECTED, request, detail=f"passkey {problem.reason}"[:16])
+    context = {
+        "form": LoginLinkForm(initial={"next": next_url}),
+        "passkey_problem": SIGN_IN_PROBLEMS.get(problem.reason, SIGN_IN_PROBLEMS["invalid"]),
+    }
+    return render(request, "accounts/sign_in.html", context, status=HTTPStatus.BAD_REQUEST)
+
+
+@require_POST
+@login_required
+def add_options(request: HttpRequest) -> HttpResponse:
+    return _options(passkeys.registration_options(request, request.user))
+
+
+ADD_PROBLEMS = {
+    "no_challenge": gettext_lazy(
+        "That passkey request was already used or never started. Try again."
+    ),
+    "expired": gettext_lazy("Adding the passkey took too long. Try again."),
+    "invalid": gettext_lazy("The passkey could not be checked, so it was not added. Try again."),
+    "duplicate": gettext_lazy("This passkey is already on your account."),
+}
+
+
+@require_POST
+@login_required
+@sensitive_post_parameters("credential")
+def add(request: HttpRequest) -> HttpResponse:
+    try:
+        passkey = passkeys.register(request, request.user, request.POST.get("credential", ""))
+    except PasskeyProblem as problem:
+        log_event("passkey_not_added", reason=problem.reason, user=request.user.pk)
+        messages.error(request, ADD_PROBLEMS.get(problem.reason, ADD_PROBLEMS["invalid"]))
+        return redirect("account")
+    log_event("passkey_added", user=request.user.pk)
+    record(Kind.PASSKEY_ADDED, request, request.user, detail=passkey.name[:16])
+    messages.success(
+        request,
+        _("Passkey added: “%(name)s”. Next time, sign in with it alone.") % {"name": passkey.name},
+    )
+    return redirect("account")
+
+
+@require_POST
+@login_required
+def rename(request: HttpRequest, pk: int) -> HttpResponse:
+    passkey = get_object_or_404(Passkey, pk=pk, user=request.user)
+    form = PasskeyNameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors["name"][0])
+        return redirect("account")
+    passkey.name = form.cleaned_data["name"]
+    passkey.save(update_fields=["name"])
+    messages.success(request, _("Passkey renamed."))
+    return redirect("account")
+
+
+@require_POST
+@login_required
+def remove(request: HttpRequest, pk: int) -> HttpResponse:
+    passkey = get_object_or_404(Passkey, pk=pk, user=request.user)
+    if not signed_in_recently(request):
+        # Whoever holds a stolen session should not take the person's way back in.
+        messages.error(
+            request, _("To remove a passkey, sign in again first: it needs a recent sign-in.")
+        )
+        return redirect("account")
+    passkey.delete()
+    log_event("passkey_removed", user=request.user.pk)
+    record(Kind.PASSKEY_REMOVED, request, request.user, detail=passkey.name[:16])
+    messages.success(request, _("Passkey removed: “%(name)s”.") % {"name": passkey.name})
+    return redirect("account")

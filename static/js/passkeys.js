@@ -1,0 +1,81 @@
+// Passkeys, for the forms marked data-passkey ("add" or "sign-in"), which stay hidden unless
+// this browser has WebAuthn with its JSON helpers. Each form asks the server for options
+// (POST data-options), runs the ceremony, and posts the answer as its "credential" field: the
+// server's answer is then an ordinary page, errors included.
+
+const supported =
+  typeof window.PublicKeyCredential === "function" &&
+  typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function" &&
+  typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function";
+
+async function optionsFor(form) {
+  const response = await fetch(form.dataset.options, {
+    method: "POST",
+    headers: { "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+    credentials: "same-origin",
+  });
+  if (!response.ok) throw new Error(`options answered ${response.status}`);
+  return response.json();
+}
+
+function send(form, credential) {
+  form.elements.credential.value = JSON.stringify(credential.toJSON());
+  form.submit();
+}
+
+function report(form, error) {
+  if (error.name === "AbortError") return; // replaced by another request: nothing to say
+  const status = form.querySelector("[data-passkey-status]");
+  // NotAllowedError: the person cancelled, or let the time run out.
+  status.textContent =
+    error.name === "NotAllowedError" ? status.dataset.cancelled : status.dataset.failed;
+  status.hidden = false;
+}
+
+function offerToAdd(form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(await optionsFor(form));
+      send(form, await navigator.credentials.create({ publicKey }));
+    } catch (error) {
+      report(form, error);
+    }
+  });
+}
+
+let pending = null; // the autofill request, cancelled when the person presses the button
+
+async function signIn(form, mediation) {
+  pending?.abort();
+  pending = new AbortController();
+  const { signal } = pending;
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(await optionsFor(form));
+  send(form, await navigator.credentials.get({ publicKey, mediation, signal }));
+}
+
+function offerToSignIn(form) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    signIn(form, "optional").catch((error) => report(form, error));
+  });
+  // Passkey autofill: the email field offers this site's passkeys among its suggestions.
+  const email = document.querySelector('input[name="email"]');
+  if (!email || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") return;
+  PublicKeyCredential.isConditionalMediationAvailable().then((available) => {
+    if (!available) return;
+    email.setAttribute("autocomplete", `${email.getAttribute("autocomplete") || ""} webauthn`.trim());
+    signIn(form, "conditional").catch(() => {}); // dismissed or replaced: the email form stays
+  });
+}
+
+if (supported) {
+  for (const element of document.querySelectorAll("[data-passkey-section]")) {
+    element.hidden = false;
+  }
+  for (const form of document.querySelectorAll("form[data-passkey]")) {
+    form.hidden = false;
+    if (form.dataset.passkey === "add") offerToAdd(form);
+    if (form.dataset.passkey === "sign-in") offerToSignIn(form);
+  }
+}

@@ -1,0 +1,358 @@
+"""Passkeys: a person who signed in by email adds one, and later signs in with it alone.
+
+The browser's side is harness/authenticator.py's passkey in software, answering exactly what
+WebAuthn asks; what a real browser does with it is in tests/test_browser.py.
+"""
+
+import json
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+import time_machine
+from django.contrib.auth import SESSION_KEY
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import Passkey, SignInEvent, User
+from accounts.session_lifetime import SIGNED_IN_WITH
+from harness.authenticator import SoftPasskey
+from tests.environment import TEST_SITE_URL
+from tests.helpers import link_in
+
+pytestmark = pytest.mark.django_db
+
+SITE_HOST = TEST_SITE_URL.removeprefix("https://")
+PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+)
+
+
+def browser() -> Client:
+    return Client(headers={"X-Forwarded-Proto": "https", "User-Agent": PHONE})
+
+
+def signed_in(user: User) -> Client:
+    person = browser()
+    person.force_login(user)
+    return person
+
+
+def add_passkey(person: Client, passkey: SoftPasskey, **answer) -> str:
+    """Press "Add a passkey": the options, the authenticator's answer, the server's page."""
+    options = person.post("/account/passkeys/options/").content.decode()
+    response = person.post("/account/passkeys/", {"credential": passkey.create(options, **answer)})
+    assert response.status_code == HTTPStatus.FOUND
+    return person.get(response["Location"]).content.decode()
+
+
+def sign_in_with(person: Client, passkey: SoftPasskey, next_url: str = "", **answer):
+    options = person.post("/passkeys/sign-in/options/").content.decode()
+    credential = passkey.get(options, **answer)
+    return person.post("/passkeys/sign-in/", {"credential": credential, "next": next_url})
+
+
+@pytest.fixture
+def passkey() -> SoftPasskey:
+    return SoftPasskey(origin=TEST_SITE_URL, rp_id=SITE_HOST)
+
+
+@pytest.fixture
+def alices_passkey(alice, passkey) -> SoftPasskey:
+    add_passkey(signed_in(alice), passkey)
+    return passkey
+
+
+def test_a_person_adds_a_passkey_and_later_signs_in_with_it_alone(alice, passkey):
+    page = add_passkey(signed_in(alice), passkey)
+
+    assert "Passkey added: “Mobile Safari 18 on iOS”" in page
+    stored = Passkey.objects.get(user=alice)
+    assert bytes(stored.credential_id) == passkey.credential_id
+    assert stored.backup_eligible and stored.backed_up
+    assert "Mobile Safari 18 on iOS" in page and "not used yet" in page
+
+    later = browser()
+    response = sign_in_with(later, passkey)
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/dashboard/"
+    assert later.session[SESSION_KEY] == str(alice.pk)
+    assert later.session[SIGNED_IN_WITH] == "passkey"
+    assert "Hello, alice@example.com" in later.get("/dashboard/").text
+    stored.refresh_from_db()
+    assert stored.last_used_at is not None
+    event = SignInEvent.objects.filter(user=alice, kind="signed_in").get()
+    assert event.detail == "passkey"
+
+
+def test_a_passkey_sign_in_goes_where_the_person_was_going(alices_passkey):
+    response = sign_in_with(browser(), alices_passkey, next_url="/account/")
+
+    assert response["Location"] == "/account/"
+
+
+def test_a_known_provider_names_the_passkey(alice):
+    google = SoftPasskey(
+        origin=TEST_SITE_URL,
+        rp_id=SITE_HOST,
+        aaguid=bytes.fromhex("ea9b8d664d011d213ce4b6b48cb575d4"),
+    )
+
+    add_passkey(signed_in(alice), google)
+
+    assert Passkey.objects.get(user=alice).name == "Google Password Manager"
+
+
+def test_one_account_keeps_one_handle_for_all_its_passkeys(alice, passkey):
+    person = signed_in(alice)
+    add_passkey(person, passkey)
+    second = SoftPasskey(origin=TEST_SITE_URL, rp_id=SITE_HOST)
+    options = json.loads(person.post("/account/passkeys/options/").content)
+
+    # The authenticator already holding one is told so, and the handle stays the account's.
+    assert [c["id"] for c in options["excludeCredentials"]]
+    add_passkey(person, second)
+
+    assert second.user_handle == passkey.user_handle
+    assert len({bytes(p.user_handle) for p in Passkey.objects.filter(user=alice)}) == 1
+
+
+def test_a_passkey_sign_in_ends_every_older_emailed_link(alice, alices_passkey, client, mailbox):
+    client.post("/", {"email": "alice@example.com"})
+    link = link_in(mailbox.message_to("alice@example.com"))
+
+    sign_in_with(browser(), alices_passkey)
+
+    response = client.post("/link/", {"sesame": link.split("sesame=")[1]})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert SESSION_KEY not in client.session
+
+
+def test_an_answer_is_accepted_once(alices_passkey):
+    person = browser()
+    options = person.post("/passkeys/sign-in/options/").content.decode()
+    answer = alices_passkey.get(options)
+    assert person.post("/passkeys/sign-in/", {"credential": answer}).status_code == 302
+    person.logout()
+
+    replayed = person.post("/passkeys/sign-in/", {"credential": answer})
+
+    assert replayed.status_code == HTTPStatus.BAD_REQUEST
+    assert "already used or never started" in replayed.text
+    assert SESSION_KEY not in person.session
+
+
+def test_an_answer_from_another_browser_finds_no_challenge(alices_passkey):
+    asked = browser()
+    options = asked.post("/passkeys/sign-in/options/").content.decode()
+
+    elsewhere = browser().post("/passkeys/sign-in/", {"credential": alices_passkey.get(options)})
+
+    assert elsewhere.status_code == HTTPStatus.BAD_REQUEST
+    assert "already used or never started" in elsewhere.text
+
+
+def test_a_challenge_expires_after_five_minutes(alices_passkey):
+    person = browser()
+    options = person.post("/passkeys/sign-in/options/").content.decode()
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=5, seconds=1)):
+        response = person.post("/passkeys/sign-in/", {"credential": alices_passkey.get(options)})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "took too long" in response.text
+    assert SESSION_KEY not in person.session
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"origin": "https://signin.example.test.evil.example"},  # a phishing page relayed it
+        {"origin": "http://signin.example.test"},  # not over HTTPS
+        {"rp_id": "evil.example"},  # a passkey made for another site
+    ],
+    ids=["another origin", "plain http", "another site"],
+)
+def test_an_answer_made_for_another_site_is_refused(alices_passkey, answer):
+    person = browser()
+
+    response = sign_in_with(person, alices_passkey, **answer)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "could not be checked" in response.text
+    assert SESSION_KEY not in person.session
+
+
+def test_a_passkey_that_did_not_verify_the_person_is_refused(alice, alices_passkey):
+    alices_passkey.verifies = False  # touched, but no fingerprint, face or PIN
+
+    response = sign_in_with(browser(), alices_passkey)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "could not be checked" in response.text
+
+
+def test_a_passkey_that_names_another_account_is_refused(alices_passkey):
+    response = sign_in_with(browser(), alices_passkey, user_handle=b"someone else's handle")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "could not be checked" in response.text
+
+
+def test_a_removed_passkey_no_longer_signs_in(alice, alices_passkey):
+    person = signed_in(alice)
+    stored = Passkey.objects.get(user=alice)
+
+    person.post(f"/account/passkeys/{stored.pk}/remove/")
+
+    response = sign_in_with(browser(), alices_passkey)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "not known here" in response.text
+    assert SignInEvent.objects.filter(user=alice, kind="passkey_removed").exists()
+
+
+def test_a_closed_account_cannot_sign_in_with_its_passkey(alice, alices_passkey):
+    alice.is_active = False
+    alice.save()
+
+    response = sign_in_with(browser(), alices_passkey)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "not known here" in response.text
+
+
+def test_a_counting_authenticator_that_goes_back_is_a_clone_and_refused(alice):
+    original = SoftPasskey(origin=TEST_SITE_URL, rp_id=SITE_HOST, synced=False, counts=True)
+    add_passkey(signed_in(alice), original)
+    assert sign_in_with(browser(), original).status_code == HTTPStatus.FOUND
+    assert sign_in_with(browser(), original).status_code == HTTPStatus.FOUND
+    clone = SoftPasskey(**{**original.__dict__, "sign_count": 0})  # copied at count 0
+
+    response = sign_in_with(browser(), clone)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert Passkey.objects.get(user=alice).sign_count == 2
+
+
+def test_a_synced_passkey_that_never_counts_signs_in_every_time(alices_passkey):
+    for _ in range(3):
+        assert sign_in_with(browser(), alices_passkey).status_code == HTTPStatus.FOUND
+
+
+@pytest.mark.parametrize(
+    "credential",
+    ["", "{}", "not json", '{"id": "AAAA", "rawId": "AAAA", "response": {}}', "[1, 2]"],
+)
+def test_nonsense_instead_of_an_answer_is_a_clear_refusal(alices_passkey, credential):
+    person = browser()
+    person.post("/passkeys/sign-in/options/")
+
+    response = person.post("/passkeys/sign-in/", {"credential": credential})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "could not be checked" in response.text
+
+
+def test_failed_passkey_sign_ins_meet_the_per_network_limit(settings, alices_passkey):
+    settings.RATE_LIMIT_PER_IP = "3/15m"
+    person = browser()
+    for _ in range(3):
+        assert sign_in_with(person, alices_passkey, rp_id="evil.example").status_code == 400
+
+    response = sign_in_with(person, alices_passkey)
+
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert SESSION_KEY not in person.session
+
+
+def test_a_passkey_can_be_renamed_but_not_to_nothing(alice, alices_passkey):
+    person = signed_in(alice)
+    stored = Passkey.objects.get(user=alice)
+
+    person.post(f"/account/passkeys/{stored.pk}/name/", {"name": "Work laptop"})
+    refused = person.post(f"/account/passkeys/{stored.pk}/name/", {"name": "   "}, follow=True)
+
+    stored.refresh_from_db()
+    assert stored.name == "Work laptop"
+    assert "Give the passkey a name." in refused.text
+
+
+def test_removing_a_passkey_needs_a_recent_sign_in(alice, alices_passkey):
+    person = signed_in(alice)
+    person.get("/account/")  # the sign-in's clock starts
+    stored = Passkey.objects.get(user=alice)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        refused = person.post(f"/account/passkeys/{stored.pk}/remove/", follow=True)
+
+    assert "needs a recent sign-in" in refused.text
+    assert Passkey.objects.filter(pk=stored.pk).exists()
+
+
+def test_nobody_renames_or_removes_another_accounts_passkey(alices_passkey):
+    stored = Passkey.objects.get()
+    mallory = signed_in(User.objects.create_user("mallory@example.com"))
+
+    renamed = mallory.post(f"/account/passkeys/{stored.pk}/name/", {"name": "mine"})
+    removed = mallory.post(f"/account/passkeys/{stored.pk}/remove/")
+
+    assert renamed.status_code == removed.status_code == HTTPStatus.NOT_FOUND
+    assert Passkey.objects.filter(pk=stored.pk).exists()
+
+
+def test_an_answer_that_does_not_check_out_adds_nothing(alice, passkey):
+    person = signed_in(alice)
+    options = person.post("/account/passkeys/options/").content.decode()
+
+    answer = passkey.create(options, origin="https://evil.example")
+    page = person.post("/account/passkeys/", {"credential": answer}, follow=True).text
+
+    assert "could not be checked, so it was not added" in page
+    assert not Passkey.objects.exists()
+
+
+def test_adding_a_passkey_needs_a_sign_in(client, passkey):
+    response = client.post("/account/passkeys/options/")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"].startswith("/?next=")
+
+
+class TestStaffRequirePasskey:
+    @pytest.fixture
+    def boss(self, settings) -> User:
+        settings.STAFF_REQUIRE_PASSKEY = True
+        return User.objects.create_superuser("boss@example.com")
+
+    def test_staff_signed_in_by_email_are_asked_to_add_a_passkey(self, boss):
+        person = signed_in(boss)
+
+        response = person.get("/admin/", follow=True)
+
+        assert response.status_code == HTTPStatus.FORBIDDEN
+        assert "The admin needs a passkey" in response.text
+        assert 'data-passkey="add"' in response.text
+
+    def test_staff_with_a_passkey_are_asked_to_sign_in_with_it(self, boss, passkey):
+        person = signed_in(boss)
+        add_passkey(person, passkey)
+
+        response = person.get("/admin/", follow=True)
+
+        assert response.status_code == HTTPStatus.FORBIDDEN
+        assert "Sign out, then sign in with your passkey" in response.text
+
+    def test_a_passkey_sign_in_opens_the_admin(self, boss, passkey):
+        add_passkey(signed_in(boss), passkey)
+        person = browser()
+
+        sign_in_with(person, passkey, next_url="/admin/")
+
+        assert person.get("/admin/").status_code == HTTPStatus.OK
+
+    def test_with_the_setting_off_an_email_sign_in_opens_the_admin(self, boss, settings):
+        settings.STAFF_REQUIRE_PASSKEY = False
+
+        assert signed_in(boss).get("/admin/").status_code == HTTPStatus.OK
