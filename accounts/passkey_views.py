@@ -83,7 +83,7 @@ def _refused(request: HttpRequest, problem: PasskeyProblem, next_url: str) -> Ht
     except LimitsUnavailable:
         pass  # The next attempt meets the outage in check_passkey_failures.
     log_event("passkey_refused", reason=problem.reason, ip=client_ip(request))
-    record(Kind.REJECTED, request, detail=f"passkey {problem.reason}"[:16])
+    record(Kind.REJECTED, request, detail="passkey")
     context = {
         "form": LoginLinkForm(initial={"next": next_url}),
         "passkey_problem": SIGN_IN_PROBLEMS.get(problem.reason, SIGN_IN_PROBLEMS["invalid"]),
@@ -118,7 +118,7 @@ def add(request: HttpRequest) -> HttpResponse:
         messages.error(request, ADD_PROBLEMS.get(problem.reason, ADD_PROBLEMS["invalid"]))
         return redirect("account")
     log_event("passkey_added", user=request.user.pk)
-    record(Kind.PASSKEY_ADDED, request, request.user, detail=passkey.name[:16])
+    record(Kind.PASSKEY_ADDED, request, request.user)
     messages.success(
         request,
         _("Passkey added: “%(name)s”. Next time, sign in with it alone.") % {"name": passkey.name},
@@ -152,6 +152,6 @@ def remove(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("account")
     passkey.delete()
     log_event("passkey_removed", user=request.user.pk)
-    record(Kind.PASSKEY_REMOVED, request, request.user, detail=passkey.name[:16])
+    record(Kind.PASSKEY_REMOVED, request, request.user)
     messages.success(request, _("Passkey removed: “%(name)s”.") % {"name": passkey.name})
     return redirect("account")

@@ -563,6 +563,60 @@ class CodeSignIn(Scenario):
         return []
 
 
+class PasskeySignIn(Scenario):
+    name = "whole sign-in by passkey (4 requests: page, options, answer, dashboard)"
+    requests_per_op = 4
+
+    def __init__(self, count: int) -> None:
+        """Accounts with a passkey each, stored as registration stores them; each client signs
+        in again and again with its own (two sign-ins of one account at once: one would lose)."""
+        from urllib.parse import urlsplit
+
+        from django.contrib.auth.hashers import make_password
+
+        from accounts.models import Passkey, User
+        from harness.authenticator import SoftPasskey
+
+        unusable = make_password(None)
+        users = User.objects.bulk_create(
+            [
+                User(email=f"pk{n}-{secrets.token_hex(4)}@bench.example.com", password=unusable)
+                for n in range(count)
+            ]
+        )
+        self.passkeys = []
+        for user in users:
+            passkey = SoftPasskey(origin=SITE_URL, rp_id=urlsplit(SITE_URL).hostname)
+            passkey.user_handle = secrets.token_bytes(32)
+            Passkey.objects.create(
+                user=user,
+                credential_id=passkey.credential_id,
+                public_key=passkey.public_key(),
+                user_handle=passkey.user_handle,
+                backup_eligible=True,
+                backed_up=True,
+                name="bench",
+            )
+            self.passkeys.append((passkey, user.email))
+        self.lock = threading.Lock()
+
+    def prepare(self, browser):
+        with self.lock:
+            return self.passkeys.pop()
+
+    def run(self, browser, state):
+        passkey, email = state
+        browser.cookies.clear()
+        token = browser.csrf_token("/")
+        _, _, options = browser.request(
+            "POST", "/passkeys/sign-in/options/", {"csrfmiddlewaretoken": token}
+        )
+        answer = {"credential": passkey.get(options), "csrfmiddlewaretoken": token}
+        status, headers, _ = browser.request("POST", "/passkeys/sign-in/", answer)
+        _, _, html = browser.request("GET", "/dashboard/")
+        return status == 302 and f"Hello, {email}" in html
+
+
 class PasswordSignIn(Scenario):
     name = "Django password login (LoginView, PBKDF2 default; 3 requests)"
     requests_per_op = 3
@@ -621,6 +675,8 @@ def run_round(database: str, seconds: float, output: Path) -> None:
             Dashboard(tokens),
             WholeSignIn(stack),
             CodeSignIn(stack),
+            # A passkey for each client: 8 saturating, then 16 paced.
+            PasskeySignIn(3 * CONCURRENCY),
             PasswordSignIn(50),
         ]
         results = []

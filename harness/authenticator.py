@@ -42,12 +42,11 @@ class SoftPasskey:
         """The answer to registration options, as the browser posts it."""
         parsed = json.loads(options)
         self.user_handle = base64url_to_bytes(parsed["user"]["id"])
-        numbers = self.key.public_key().public_numbers()
-        cose_key = cbor2.dumps(
-            {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32), -3: numbers.y.to_bytes(32)}
-        )
         attested = (
-            self.aaguid + struct.pack(">H", len(self.credential_id)) + self.credential_id + cose_key
+            self.aaguid
+            + struct.pack(">H", len(self.credential_id))
+            + self.credential_id
+            + self.public_key()
         )
         data = self._authenticator_data(rp_id, ATTESTED) + attested
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": data})
@@ -58,6 +57,13 @@ class SoftPasskey:
                 "attestationObject": bytes_to_base64url(attestation),
                 "transports": ["internal", "hybrid"],
             }
+        )
+
+    def public_key(self) -> bytes:
+        """The public key as a COSE key (EC2, P-256, ES256): what the server stores."""
+        numbers = self.key.public_key().public_numbers()
+        return cbor2.dumps(
+            {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32), -3: numbers.y.to_bytes(32)}
         )
 
     def get(

@@ -28,7 +28,7 @@ from sesame.utils import get_query_string
 from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
 from harness.servers import ROOT, AppServer, free_port
-from tests.helpers import database_of_its_own, link_in, our_app
+from tests.helpers import app_environment, database_of_its_own, link_in, our_app
 
 # Tests never write tracked files: pictures go to an ignored folder, and `scripts/screenshots`
 # points this at docs/screenshots/ when a person decides to refresh them.
@@ -498,3 +498,128 @@ def test_field_edges_and_focus_rings_stand_out_at_least_3_to_1(app, page, mailbo
     danger = style(page, ".errors", "color")
     assert style(page, field, "borderTopColor") == danger  # still red while focused
     assert page.title().startswith("Error:")
+
+
+# --- Passkeys ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def passkey_app(django_db_setup, certificate):
+    """WebAuthn needs a host name: a browser refuses an IP address as the relying party."""
+    port = free_port()
+    origin = f"https://localhost:{port}"
+    # Its own database, so its own mail queue: its worker writes links to its own origin.
+    # Nothing empties it between tests: each test signs in with addresses of its own.
+    database = database_of_its_own("passkeys")
+    env = app_environment(port, SITE_URL=origin, ALLOWED_HOSTS="localhost", DATABASE_URL=database)
+    app = AppServer(env, port=port, tls=certificate).start()
+    app.site = origin
+    yield app
+    app.stop()
+
+
+def add_authenticator(page: Page, **options) -> tuple:
+    """Chromium's virtual authenticator, as a phone's or laptop's: it keeps discoverable
+    passkeys and verifies the person (fingerprint, face or screen lock) every time."""
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    added = devtools.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+                **options,
+            }
+        },
+    )
+    return devtools, added["authenticatorId"]
+
+
+def sign_in_by_email(page: Page, origin: str, mailbox, address: str) -> None:
+    page.goto(origin + "/")
+    page.get_by_label("Email address").fill(address)
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.goto(link_in(mailbox.message_to(address)))
+    page.get_by_role("button", name="Sign in").click()
+    expect(heading(page)).to_have_text(f"Hello, {address}")
+
+
+def without_passkey_autofill(page: Page) -> None:
+    """A browser with passkeys but no autofill for them: only the button offers them.
+
+    Chromium's virtual authenticator answers an autofill request at once, as if the person had
+    picked the passkey; these tests need the page to stay put until the button is pressed."""
+    page.add_init_script(
+        "Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable',"
+        " {value: undefined})"
+    )
+
+
+def add_a_passkey(page: Page, origin: str, mailbox, address: str) -> None:
+    sign_in_by_email(page, origin, mailbox, address)
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(heading(page)).to_have_text("Your account")
+    expect(page.get_by_role("status").first).to_contain_text("Passkey added")
+
+
+def sign_out(page: Page, origin: str) -> None:
+    page.goto(origin + "/dashboard/")
+    page.get_by_role("button", name="Sign out").click()
+
+
+def test_a_passkey_added_after_an_email_sign_in_signs_in_alone(passkey_app, page, axe, mailbox):
+    origin = passkey_app.site
+    without_passkey_autofill(page)
+    devtools, authenticator = add_authenticator(page)
+    sign_in_by_email(page, origin, mailbox, f"pat-{page.viewport_name}@example.com")
+    look_at(page, axe, "dashboard-passkey-offer")
+
+    page.get_by_role("button", name="Add a passkey").click()
+
+    expect(heading(page)).to_have_text("Your account")
+    expect(page.get_by_role("status").first).to_contain_text("Passkey added")
+    look_at(page, axe, "account-passkeys")
+    stored = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+    assert len(stored["credentials"]) == 1 and stored["credentials"][0]["isResidentCredential"]
+
+    sign_out(page, origin)
+    look_at(page, axe, "sign-in-passkey")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+
+    expect(heading(page)).to_have_text(f"Hello, pat-{page.viewport_name}@example.com")
+    assert page.url == f"{origin}/dashboard/"
+    expect(page.get_by_role("button", name="Add a passkey")).to_have_count(0)
+
+
+def test_the_email_field_offers_the_passkey_as_autofill(passkey_app, page, mailbox):
+    origin = passkey_app.site
+    add_authenticator(page)
+    add_a_passkey(page, origin, mailbox, f"sam-{page.viewport_name}@example.com")
+
+    # Back on the sign-in page, the field asks for passkeys among its suggestions, and the
+    # virtual authenticator picks this one the moment it is offered.
+    sign_out(page, origin)
+
+    expect(heading(page)).to_have_text(f"Hello, sam-{page.viewport_name}@example.com")
+    assert page.url == f"{origin}/dashboard/"
+
+
+def test_a_removed_passkey_signs_in_no_more(passkey_app, page, axe, mailbox):
+    origin = passkey_app.site
+    without_passkey_autofill(page)
+    add_authenticator(page)
+    add_a_passkey(page, origin, mailbox, f"kim-{page.viewport_name}@example.com")
+
+    page.get_by_role("button", name="Remove").click()
+    expect(page.get_by_role("status").first).to_contain_text("Passkey removed")
+    sign_out(page, origin)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("This passkey is not known here")
+    look_at(page, axe, "sign-in-passkey-removed")
+    expect(heading(page)).to_have_text("Sign in")
