@@ -2,9 +2,14 @@
 ceremony, and posts the answer in an ordinary form, so every outcome is an ordinary page.
 
 Nothing here is shown without JavaScript: the forms are `hidden` until the script finds WebAuthn.
+
+accounts/passkeys.py is imported by each view, not at start: py_webauthn brings cryptography's
+X.509 and pyOpenSSL for attestation formats, about 16 MB per process, paid only by a process that
+has served a passkey ceremony.
 """
 
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,13 +20,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from accounts import passkeys
 from accounts.audit import record
 from accounts.client_ip import client_ip
 from accounts.events import log_event
 from accounts.forms import LoginLinkForm, PasskeyNameForm
 from accounts.models import Passkey, SignInEvent
-from accounts.passkeys import PasskeyProblem
 from accounts.rate_limits import (
     LimitsUnavailable,
     RateLimited,
@@ -31,6 +34,9 @@ from accounts.rate_limits import (
 from accounts.redirects import safe_next_url
 from accounts.session_lifetime import signed_in_recently
 from accounts.views import rate_limited, sending_unavailable, sign_in_browser
+
+if TYPE_CHECKING:
+    from accounts.passkeys import PasskeyProblem
 
 Kind = SignInEvent.Kind
 
@@ -42,12 +48,16 @@ def _options(body: str) -> HttpResponse:
 
 @require_POST
 def sign_in_options(request: HttpRequest) -> HttpResponse:
+    from accounts import passkeys
+
     return _options(passkeys.sign_in_options(request))
 
 
 @require_POST
 @sensitive_post_parameters("credential")
 def sign_in(request: HttpRequest) -> HttpResponse:
+    from accounts import passkeys
+
     next_url = safe_next_url(request.POST.get("next"))
     try:
         check_passkey_failures(request)
@@ -57,7 +67,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         return rate_limited(request, limited)
     except LimitsUnavailable:
         return sending_unavailable(request)
-    except PasskeyProblem as problem:
+    except passkeys.PasskeyProblem as problem:
         return _refused(request, problem, next_url)
     return sign_in_browser(request, passkey.user, "passkey", next_url)
 
@@ -77,7 +87,7 @@ SIGN_IN_PROBLEMS = {
 }
 
 
-def _refused(request: HttpRequest, problem: PasskeyProblem, next_url: str) -> HttpResponse:
+def _refused(request: HttpRequest, problem: "PasskeyProblem", next_url: str) -> HttpResponse:
     try:
         count_passkey_failure(request)
     except LimitsUnavailable:
@@ -94,6 +104,8 @@ def _refused(request: HttpRequest, problem: PasskeyProblem, next_url: str) -> Ht
 @require_POST
 @login_required
 def add_options(request: HttpRequest) -> HttpResponse:
+    from accounts import passkeys
+
     return _options(passkeys.registration_options(request, request.user))
 
 
@@ -111,9 +123,11 @@ ADD_PROBLEMS = {
 @login_required
 @sensitive_post_parameters("credential")
 def add(request: HttpRequest) -> HttpResponse:
+    from accounts import passkeys
+
     try:
         passkey = passkeys.register(request, request.user, request.POST.get("credential", ""))
-    except PasskeyProblem as problem:
+    except passkeys.PasskeyProblem as problem:
         log_event("passkey_not_added", reason=problem.reason, user=request.user.pk)
         messages.error(request, ADD_PROBLEMS.get(problem.reason, ADD_PROBLEMS["invalid"]))
         return redirect("account")

@@ -9,6 +9,8 @@ screenshot under tests/artifacts/screenshots/ (scripts/screenshots refreshes doc
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -511,7 +513,13 @@ def passkey_app(django_db_setup, certificate):
     # Its own database, so its own mail queue: its worker writes links to its own origin.
     # Nothing empties it between tests: each test signs in with addresses of its own.
     database = database_of_its_own("passkeys")
-    env = app_environment(port, SITE_URL=origin, ALLOWED_HOSTS="localhost", DATABASE_URL=database)
+    env = app_environment(
+        port,
+        SITE_URL=origin,
+        ALLOWED_HOSTS="localhost",
+        DATABASE_URL=database,
+        STAFF_REQUIRE_PASSKEY="1",
+    )
     app = AppServer(env, port=port, tls=certificate).start()
     app.site = origin
     yield app
@@ -623,3 +631,49 @@ def test_a_removed_passkey_signs_in_no_more(passkey_app, page, axe, mailbox):
     expect(page.get_by_role("alert")).to_contain_text("This passkey is not known here")
     look_at(page, axe, "sign-in-passkey-removed")
     expect(heading(page)).to_have_text("Sign in")
+
+
+def test_staff_must_sign_in_with_a_passkey_to_open_the_admin(passkey_app, page, axe, mailbox):
+    origin = passkey_app.site
+    address = f"boss-{page.viewport_name}@example.com"
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--email", address],
+        cwd=ROOT,
+        env=passkey_app._environment(),
+        check=True,
+        capture_output=True,
+    )
+    without_passkey_autofill(page)
+    add_authenticator(page)
+    sign_in_by_email(page, origin, mailbox, address)
+
+    page.goto(origin + "/admin/")
+    expect(heading(page)).to_have_text("The admin needs a passkey")
+    look_at(page, axe, "admin-needs-passkey")
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.get_by_role("status").first).to_contain_text("Passkey added")
+
+    page.goto(origin + "/admin/")
+    page.get_by_role("button", name="Sign out, to sign in with a passkey").click()
+    page.get_by_role("button", name="Sign in with a passkey").click()
+
+    expect(page).to_have_url(f"{origin}/admin/")
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+
+
+def test_without_javascript_nothing_about_passkeys_shows(app, chromium, mailbox):
+    context = chromium.new_context(ignore_https_errors=True, java_script_enabled=False)
+    page = context.new_page()
+    ask_for_a_link(page, app, "alice@example.com")
+    page.goto(link_in(mailbox.message_to("alice@example.com")))
+    page.get_by_role("button", name="Sign in").click()
+    expect(heading(page)).to_have_text("Hello, alice@example.com")
+    expect(page.get_by_role("button", name="Add a passkey")).to_have_count(0)
+
+    page.goto(app.origin + "/account/")
+    expect(page.get_by_role("heading", name="Passkeys")).to_have_count(0)
+    page.context.clear_cookies()  # signed out
+    page.goto(app.origin + "/")
+    expect(page.get_by_role("button", name="Email me a sign-in link")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in with a passkey")).to_have_count(0)
+    context.close()
