@@ -28,6 +28,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import httpx
+import psycopg
 from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +177,22 @@ class PostgresServer:
             preexec_fn=self._owner(),  # noqa: PLW1509
         )  # fmt: skip
         wait_for_port(self.port, process=self.process)
+        self._wait_until_it_accepts_connections()
         return self
+
+    def _wait_until_it_accepts_connections(self, timeout: float = 20.0) -> None:
+        """An open port is not a ready server: it answers "the database system is starting
+        up" for a moment after it listens, longer on a busy machine."""
+        deadline = time.monotonic() + timeout
+        address = f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres"
+        while True:
+            try:
+                psycopg.connect(address, connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def start_in_background(self) -> "PostgresServer":
         """Start without waiting: initdb and start-up (over a second) overlap whatever the caller
