@@ -5,7 +5,6 @@ Each runs on a free loopback port, in a temporary folder, and is stopped by whoe
 """
 
 import asyncio
-import concurrent.futures
 import email
 import email.policy
 import os
@@ -136,7 +135,6 @@ class PostgresServer:
         self.data = self.folder / "data"
         self.process: subprocess.Popen | None = None
         self.user = "postgres"
-        self._started: concurrent.futures.Future | None = None
 
     @property
     def url(self) -> str:
@@ -194,21 +192,13 @@ class PostgresServer:
                     raise
                 time.sleep(0.05)
 
-    def start_in_background(self) -> "PostgresServer":
-        """Start without waiting: initdb and start-up (over a second) overlap whatever the caller
-        does next, and ready() waits for them. A run that never touches the database never waits."""
-        starter = concurrent.futures.ThreadPoolExecutor(1)
-        self._started = starter.submit(self.start)
-        starter.shutdown(wait=False)  # the start runs on; the executor takes nothing more
-        return self
-
     def ready(self) -> "PostgresServer":
-        if self._started is not None:
-            self._started.result()  # raises whatever stopped the start
+        """Started, on first use: a run that never touches the database never starts it."""
+        if self.process is None:
+            self.start()
         return self
 
     def stop(self) -> None:
-        self.ready()
         if self.process is not None:
             # SIGINT is PostgreSQL's "fast shutdown": it ends open connections.
             stop_process(self.process, signal.SIGINT)

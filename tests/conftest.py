@@ -5,6 +5,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.test import Client
+from django.test.signals import template_rendered
 
 from accounts.models import User
 from harness.servers import leaked_tokens
@@ -55,8 +56,12 @@ def pytest_addoption(parser) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def static_files() -> None:
-    """The collectstatic that tests/environment.py started has finished, and well."""
-    wait_for_static_files()
+    """Pages link to whitenoise's hashed files: the first template rendered in this process
+    waits for the collectstatic that tests/environment.py started (and our_app() before it
+    starts gunicorn). A test that renders no page, such as one reading fly.toml, never waits."""
+    template_rendered.connect(
+        lambda **kwargs: wait_for_static_files(), weak=False, dispatch_uid="static-files"
+    )
     # Each test client loads the middleware anew, and whitenoise indexes every static file when
     # it loads (about 8 ms, 5 s over this tier). In-process it looks each file up on request
     # instead; the system tier serves them as production does (tests/test_container.py).

@@ -84,12 +84,12 @@ def pytest_configure(config) -> None:
         wait_for_static_files()
         os.environ[COLLECTED] = "1"
         return
+    # Redis and the SMTP server start in a few milliseconds. PostgreSQL takes over a second to
+    # create and start: the first test that needs a database starts it (tests/conftest.py). The
+    # static files take as long to collect: on the other core, while pytest collects, and the
+    # first page rendered waits for them.
     redis_server.start()
     smtp_server.start()
-    # PostgreSQL takes over a second to create and start, and the static files as long to
-    # collect: both happen while pytest collects, on the other core, and the first test that
-    # needs them waits (tests/conftest.py).
-    postgres_server.start_in_background()
     if not os.environ.get(COLLECTED):
         collecting_static_files = collect_static_files()
 

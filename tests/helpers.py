@@ -19,7 +19,7 @@ import psycopg
 from django.db import connection
 
 from harness.servers import ROOT, AppServer, free_port
-from tests.environment import TEST_SECRET_KEY, postgres_server
+from tests.environment import TEST_SECRET_KEY, postgres_server, wait_for_static_files
 
 # --- Waiting ------------------------------------------------------------------------------------
 
@@ -106,10 +106,18 @@ def database_of_its_own(name: str) -> str:
     return url
 
 
-def our_app(*, tls: tuple[str, str] | None = None, worker: bool = True, **env: str) -> AppServer:
-    """Our app on a free port, started as fly.toml runs it (gunicorn and the mail worker), on
-    the test database and Redis unless `env` says otherwise. The one way tests start it."""
-    port = free_port()
+def our_app(
+    *,
+    port: int | None = None,
+    tls: tuple[str, str] | None = None,
+    worker: bool = True,
+    **env: str,
+) -> AppServer:
+    """Our app on a free port (or `port`), started as fly.toml runs it (gunicorn and the mail
+    worker), on the test database and Redis unless `env` says otherwise. The one way tests
+    start it."""
+    wait_for_static_files()  # its pages link to the collected, hashed files
+    port = port or free_port()
     return AppServer(app_environment(port, **env), port=port, tls=tls).start(worker)
 
 

@@ -30,7 +30,7 @@ from sesame.utils import get_query_string
 from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
 from harness.servers import ROOT, AppServer, free_port
-from tests.helpers import app_environment, database_of_its_own, link_in, our_app
+from tests.helpers import database_of_its_own, link_in, our_app
 
 # Tests never write tracked files: pictures go to an ignored folder, and `scripts/screenshots`
 # points this at docs/screenshots/ when a person decides to refresh them.
@@ -513,14 +513,14 @@ def passkey_app(django_db_setup, certificate):
     # Its own database, so its own mail queue: its worker writes links to its own origin.
     # Nothing empties it between tests: each test signs in with addresses of its own.
     database = database_of_its_own("passkeys")
-    env = app_environment(
-        port,
+    app = our_app(
+        port=port,
+        tls=certificate,
         SITE_URL=origin,
         ALLOWED_HOSTS="localhost",
         DATABASE_URL=database,
         STAFF_REQUIRE_PASSKEY="1",
     )
-    app = AppServer(env, port=port, tls=certificate).start()
     app.site = origin
     yield app
     app.stop()
