@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -29,6 +29,7 @@ from accounts.rate_limits import (
     LimitsUnavailable,
     RateLimited,
     check_passkey_failures,
+    check_passkey_options,
     count_passkey_failure,
 )
 from accounts.redirects import safe_next_url
@@ -50,6 +51,15 @@ def _options(body: str) -> HttpResponse:
 def sign_in_options(request: HttpRequest) -> HttpResponse:
     from accounts import passkeys
 
+    try:
+        check_passkey_options(request)
+    except RateLimited as limited:
+        log_event("rate_limited", scope="passkey options", ip=client_ip(request))
+        refused = JsonResponse({"error": "rate_limited"}, status=HTTPStatus.TOO_MANY_REQUESTS)
+        refused["Retry-After"] = str(limited.retry_after)
+        return refused
+    except LimitsUnavailable:
+        return JsonResponse({"error": "unavailable"}, status=HTTPStatus.SERVICE_UNAVAILABLE)
     return _options(passkeys.sign_in_options(request))
 
 

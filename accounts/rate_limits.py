@@ -92,6 +92,12 @@ def check_passkey_failures(request: HttpRequest) -> None:
     raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())), scope="network")
 
 
+def check_passkey_options(request: HttpRequest) -> None:
+    """Count a request for passkey sign-in options against RATE_LIMIT_PER_IP: each one writes a
+    challenge into a session, which must not be free to ask for without end."""
+    _count(rate(settings.RATE_LIMIT_PER_IP), "passkey:options", client_ip(request), "network")
+
+
 def count_passkey_failure(request: HttpRequest) -> None:
     try:
         _limiter().hit(rate(settings.RATE_LIMIT_PER_IP), "passkey:failures", client_ip(request))

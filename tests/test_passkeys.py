@@ -258,13 +258,26 @@ def test_nonsense_instead_of_an_answer_is_a_clear_refusal(alices_passkey, creden
 def test_failed_passkey_sign_ins_meet_the_per_network_limit(settings, alices_passkey):
     settings.RATE_LIMIT_PER_IP = "3/15m"
     person = browser()
-    for _ in range(3):
-        assert sign_in_with(person, alices_passkey, rp_id="evil.example").status_code == 400
+    for _ in range(3):  # answers to no challenge: refused, and counted
+        assert person.post("/passkeys/sign-in/", {"credential": "{}"}).status_code == 400
 
-    response = sign_in_with(person, alices_passkey)
+    response = sign_in_with(person, alices_passkey)  # a good one, but too late
 
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert SESSION_KEY not in person.session
+
+
+def test_asking_for_sign_in_options_without_end_meets_the_per_network_limit(settings):
+    settings.RATE_LIMIT_PER_IP = "3/15m"
+    person = browser()
+    for _ in range(3):
+        assert person.post("/passkeys/sign-in/options/").status_code == HTTPStatus.OK
+
+    refused = person.post("/passkeys/sign-in/options/")
+
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert int(refused["Retry-After"]) > 0
+    assert "challenge" not in refused.json()
 
 
 def test_a_passkey_can_be_renamed_but_not_to_nothing(alice, alices_passkey):
