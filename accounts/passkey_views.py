@@ -11,6 +11,7 @@ has served a passkey ceremony.
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -60,7 +61,18 @@ def sign_in_options(request: HttpRequest) -> HttpResponse:
         return refused
     except LimitsUnavailable:
         return JsonResponse({"error": "unavailable"}, status=HTTPStatus.SERVICE_UNAVAILABLE)
-    return _options(passkeys.sign_in_options(request))
+    options, sealed = passkeys.sign_in_options()
+    response = _options(options)
+    # This browser's alone, for as long as the challenge lives; read only by the answer.
+    response.set_cookie(
+        settings.PASSKEY_COOKIE_NAME,
+        sealed,
+        max_age=passkeys.CHALLENGE_SECONDS,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
 
 
 @require_POST
@@ -78,8 +90,11 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     except LimitsUnavailable:
         return sending_unavailable(request)
     except passkeys.PasskeyProblem as problem:
-        return _refused(request, problem, next_url)
-    return sign_in_browser(request, passkey.user, "passkey", next_url)
+        response = _refused(request, problem, next_url)
+    else:
+        response = sign_in_browser(request, passkey.user, "passkey", next_url)
+    response.delete_cookie(settings.PASSKEY_COOKIE_NAME, samesite="Strict")
+    return response
 
 
 SIGN_IN_PROBLEMS = {

@@ -4,10 +4,13 @@ A person who signed in by email may add a passkey; later it signs them in alone,
 verification (a fingerprint, a face, a device PIN), bound to this site's origin. Email stays
 the way back in when every passkey is lost.
 
-Every ceremony starts with a challenge: 32 random bytes, kept in this browser's session for
-CHALLENGE_SECONDS and taken out of it by the answer, so a challenge is answered at most once and
-only by the browser it was given to. A sign-in also claims the account as a link does
-(User.objects.claim): of concurrent answers, one signs in, and every older link dies.
+Every ceremony starts with a challenge: 32 random bytes that only the browser it was given to
+can answer, within CHALLENGE_SECONDS, once. Adding a passkey keeps it in the signed-in session.
+Signing in keeps it in a signed cookie of its own (PASSKEY_COOKIE_NAME), spent in Redis by the
+first answer: the sign-in page asks for options as it loads (for autofill), and a challenge in
+the session would race the email form's own POST, each request saving the session without the
+other's change. A sign-in also claims the account as a link does (User.objects.claim): of
+concurrent answers, one signs in, and every older link dies.
 """
 
 import secrets
@@ -15,9 +18,12 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from redis.exceptions import RedisError
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -42,8 +48,10 @@ from webauthn.helpers.structs import (
 
 from accounts.audit import device_of
 from accounts.models import Passkey, User
+from accounts.rate_limits import LimitsUnavailable
 
 CHALLENGE_KEY = "passkey_challenge"
+COOKIE_SALT = "accounts.passkeys.sign-in"
 # How long the browser, and so the person, has to answer a challenge.
 CHALLENGE_SECONDS = 5 * 60
 
@@ -133,21 +141,25 @@ def register(request: HttpRequest, user: User, answer: str) -> Passkey:
         raise PasskeyProblem("duplicate") from None
 
 
-def sign_in_options(request: HttpRequest) -> str:
-    """The JSON for navigator.credentials.get(): any passkey of this site, verified."""
+def sign_in_options() -> tuple[str, str]:
+    """The JSON for navigator.credentials.get() (any passkey of this site, verified), and the
+    signed challenge for the browser's PASSKEY_COOKIE_NAME cookie."""
+    challenge = secrets.token_bytes(32)
+    sealed = signing.dumps(bytes_to_base64url(challenge), salt=COOKIE_SALT, compress=False)
     options = generate_authentication_options(
         rp_id=settings.PASSKEY_RP_ID,
-        challenge=_give_challenge(request, "sign_in"),
+        challenge=challenge,
         # Empty: the person picks one of the passkeys their device holds for this site.
         allow_credentials=[],
         user_verification=UserVerificationRequirement.REQUIRED,
     )
-    return options_to_json(options)
+    return options_to_json(options), sealed
 
 
 def authenticate(request: HttpRequest, answer: str) -> Passkey:
-    """The passkey that answered sign_in_options(), its account claimed; raise PasskeyProblem."""
-    challenge, _ = _take_challenge(request, "sign_in")
+    """The passkey that answered sign_in_options(), its account claimed; raise PasskeyProblem,
+    or LimitsUnavailable when Redis cannot say whether the challenge was spent."""
+    challenge = _spend_sealed_challenge(request.COOKIES.get(settings.PASSKEY_COOKIE_NAME, ""))
     try:
         credential = parse_authentication_credential_json(answer)
     except (WebAuthnException, ValueError, TypeError, KeyError):
@@ -186,6 +198,23 @@ def authenticate(request: HttpRequest, answer: str) -> Passkey:
         if not counted or not User.objects.claim(user, user.last_login):
             raise PasskeyProblem("invalid")  # and the count goes back
     return passkey
+
+
+def _spend_sealed_challenge(sealed: str) -> bytes:
+    """The challenge in a sign-in cookie, if it is ours, fresh, and not answered before."""
+    try:
+        challenge = signing.loads(sealed, salt=COOKIE_SALT, max_age=CHALLENGE_SECONDS)
+    except signing.SignatureExpired:
+        raise PasskeyProblem("expired") from None
+    except signing.BadSignature:
+        raise PasskeyProblem("no_challenge") from None
+    try:
+        first = cache.add(f"passkeys:spent:{challenge}", 1, timeout=CHALLENGE_SECONDS + 60)
+    except RedisError as error:
+        raise LimitsUnavailable from error
+    if not first:
+        raise PasskeyProblem("no_challenge")
+    return base64url_to_bytes(challenge)
 
 
 def _give_challenge(request: HttpRequest, purpose: str, **kept: str) -> bytes:

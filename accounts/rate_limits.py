@@ -93,8 +93,8 @@ def check_passkey_failures(request: HttpRequest) -> None:
 
 
 def check_passkey_options(request: HttpRequest) -> None:
-    """Count a request for passkey sign-in options against RATE_LIMIT_PER_IP: each one writes a
-    challenge into a session, which must not be free to ask for without end."""
+    """Count a request for passkey sign-in options against RATE_LIMIT_PER_IP: each one makes
+    and signs a challenge, work nobody should be able to ask for without end."""
     _count(rate(settings.RATE_LIMIT_PER_IP), "passkey:options", client_ip(request), "network")
 
 

@@ -345,10 +345,12 @@ if not DEBUG:
     LOGIN_LINK_COOKIE_NAME = "__Host-sign-in-link"
     LOGIN_BROWSER_COOKIE_NAME = "__Host-sign-in-browser"
     DEVICE_COOKIE_NAME = "__Host-device"
+    PASSKEY_COOKIE_NAME = "__Host-passkey-challenge"
 else:
     LOGIN_LINK_COOKIE_NAME = "sign-in-link"
     LOGIN_BROWSER_COOKIE_NAME = "sign-in-browser"
     DEVICE_COOKIE_NAME = "device"
+    PASSKEY_COOKIE_NAME = "passkey-challenge"
 
 # --- Static files, language, time --------------------------------------------------------------
 

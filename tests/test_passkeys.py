@@ -11,6 +11,7 @@ from http import HTTPStatus
 import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
@@ -130,18 +131,32 @@ def test_a_passkey_sign_in_ends_every_older_emailed_link(alice, alices_passkey, 
     assert SESSION_KEY not in client.session
 
 
-def test_an_answer_is_accepted_once(alices_passkey):
+def test_an_answer_is_accepted_once(alices_passkey, settings):
     person = browser()
     options = person.post("/passkeys/sign-in/options/").content.decode()
+    sealed_challenge = person.cookies[settings.PASSKEY_COOKIE_NAME].value
     answer = alices_passkey.get(options)
     assert person.post("/passkeys/sign-in/", {"credential": answer}).status_code == 302
     person.logout()
 
+    # Even with the challenge's cookie put back, as whoever copied both would.
+    person.cookies[settings.PASSKEY_COOKIE_NAME] = sealed_challenge
     replayed = person.post("/passkeys/sign-in/", {"credential": answer})
 
     assert replayed.status_code == HTTPStatus.BAD_REQUEST
     assert "already used or never started" in replayed.text
     assert SESSION_KEY not in person.session
+
+
+def test_asking_for_sign_in_options_leaves_the_session_alone(settings):
+    # The sign-in page asks as it loads, for autofill. A session written then would race the
+    # email form's POST: whichever saved last would win, and "check your inbox" could forget
+    # the address it was waiting for.
+    response = browser().post("/passkeys/sign-in/options/")
+
+    assert settings.SESSION_COOKIE_NAME not in response.cookies
+    assert not Session.objects.exists()
+    assert response.cookies[settings.PASSKEY_COOKIE_NAME]["httponly"]
 
 
 def test_an_answer_from_another_browser_finds_no_challenge(alices_passkey):
