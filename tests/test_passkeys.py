@@ -14,6 +14,9 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from accounts.models import Passkey, SignInEvent, User
 from accounts.session_lifetime import SIGNED_IN_WITH
@@ -270,6 +273,44 @@ def test_nonsense_instead_of_an_answer_is_a_clear_refusal(alices_passkey, creden
     assert "could not be checked" in response.text
 
 
+# Shapes of a WebAuthn answer, with any JSON where the values go: what a broken or hostile
+# client could post. Every one must be a sentence and a 400, never a 500.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+ANSWER_KEYS = ["id", "rawId", "type", "response", "clientExtensionResults"]
+RESPONSE_KEYS = ["clientDataJSON", "authenticatorData", "signature", "userHandle"]
+
+
+@given(
+    answer=st.fixed_dictionaries(
+        {},
+        optional={
+            **dict.fromkeys(ANSWER_KEYS, JSON_VALUES),
+            "response": st.fixed_dictionaries(
+                {}, optional=dict.fromkeys(RESPONSE_KEYS, JSON_VALUES | st.just("AAAA"))
+            ),
+        },
+    )
+)
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_shape_of_answer_is_a_clear_refusal(settings, alices_passkey, answer):
+    settings.RATE_LIMIT_PER_IP = "100000/15m"
+    person = browser()
+    person.post("/passkeys/sign-in/options/")
+
+    response = person.post("/passkeys/sign-in/", {"credential": json.dumps(answer)})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "passkey" in response.text
+
+
 def test_failed_passkey_sign_ins_meet_the_per_network_limit(settings, alices_passkey):
     settings.RATE_LIMIT_PER_IP = "3/15m"
     person = browser()
@@ -338,6 +379,17 @@ def test_an_answer_that_does_not_check_out_adds_nothing(alice, passkey):
     page = person.post("/account/passkeys/", {"credential": answer}, follow=True).text
 
     assert "could not be checked, so it was not added" in page
+    assert not Passkey.objects.exists()
+
+
+@pytest.mark.parametrize("answer", ["", "{}", "[]", '{"response": {"attestationObject": "AAAA"}}'])
+def test_nonsense_instead_of_a_new_passkey_adds_nothing(alice, answer):
+    person = signed_in(alice)
+    person.post("/account/passkeys/options/")
+
+    page = person.post("/account/passkeys/", {"credential": answer}, follow=True)
+
+    assert "could not be checked, so it was not added" in page.text
     assert not Passkey.objects.exists()
 
 
