@@ -8,6 +8,7 @@ X.509 and pyOpenSSL for attestation formats, about 16 MB per process, paid only 
 has served a passkey ceremony.
 """
 
+import base64
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -34,8 +35,14 @@ from accounts.rate_limits import (
     count_passkey_failure,
 )
 from accounts.redirects import safe_next_url
-from accounts.session_lifetime import signed_in_recently
+from accounts.session_lifetime import FORGET_PASSKEY, signed_in_recently
 from accounts.views import rate_limited, sending_unavailable, sign_in_browser
+
+
+def forgettable(credential_id: bytes) -> str:
+    """A credential ID as the browser's signalUnknownCredential() takes it: base64url."""
+    return base64.urlsafe_b64encode(credential_id).rstrip(b"=").decode()
+
 
 if TYPE_CHECKING:
     from accounts.passkeys import PasskeyProblem
@@ -122,6 +129,8 @@ def _refused(request: HttpRequest, problem: "PasskeyProblem", next_url: str) -> 
     context = {
         "form": LoginLinkForm(initial={"next": next_url}),
         "passkey_problem": SIGN_IN_PROBLEMS.get(problem.reason, SIGN_IN_PROBLEMS["invalid"]),
+        "forget_passkey": problem.credential_id,
+        "passkey_rp_id": settings.PASSKEY_RP_ID,
     }
     return render(request, "accounts/sign_in.html", context, status=HTTPStatus.BAD_REQUEST)
 
@@ -190,6 +199,8 @@ def remove(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect("account")
     passkey.delete()
+    # /account/ then asks the browser to forget it too (static/js/passkeys.js).
+    request.session[FORGET_PASSKEY] = forgettable(bytes(passkey.credential_id))
     log_event("passkey_removed", user=request.user.pk)
     record(Kind.PASSKEY_REMOVED, request, request.user)
     messages.success(request, _("Passkey removed: “%(name)s”.") % {"name": passkey.name})

@@ -79,9 +79,11 @@ class PasskeyProblem(Exception):
     (the answer does not check out: wrong origin, wrong site, bad signature, replayed count),
     "unknown" (no such passkey, removed, or its account is closed), "duplicate" (already added)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, credential_id: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        # For "unknown": the passkey the browser may forget (base64url), as it was answered.
+        self.credential_id = credential_id
 
 
 def registration_options(request: HttpRequest, user: User) -> str:
@@ -170,7 +172,7 @@ def authenticate(request: HttpRequest, answer: str) -> Passkey:
         .first()
     )
     if passkey is None:
-        raise PasskeyProblem("unknown")
+        raise PasskeyProblem("unknown", credential_id=bytes_to_base64url(credential.raw_id))
     # A discoverable passkey names its account: it must be the one this passkey belongs to.
     if credential.response.user_handle != bytes(passkey.user_handle):
         raise PasskeyProblem("invalid")

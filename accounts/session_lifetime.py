@@ -22,6 +22,8 @@ LAST_SEEN_AT = "last_seen_at"
 KEPT = "kept_signed_in"
 # How this session signed in: "link", "code" or "passkey" (STAFF_REQUIRE_PASSKEY reads it).
 SIGNED_IN_WITH = "signed_in_with"
+# A removed passkey's ID, for the next /account/ page to ask the browser to forget it.
+FORGET_PASSKEY = "passkey_to_forget"
 
 
 def start_session_clock(request: HttpRequest, keep: bool = False) -> None:

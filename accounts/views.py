@@ -67,7 +67,12 @@ from accounts.rate_limits import (
     limits_are_checkable,
 )
 from accounts.redirects import open_next_url, safe_next_url
-from accounts.session_lifetime import SIGNED_IN_WITH, signed_in_recently, start_session_clock
+from accounts.session_lifetime import (
+    FORGET_PASSKEY,
+    SIGNED_IN_WITH,
+    signed_in_recently,
+    start_session_clock,
+)
 from accounts.signup import signup_allowed
 from accounts.typos import suggestion
 
@@ -391,6 +396,8 @@ def account(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "passkeys": request.user.passkeys.order_by("created_at"),
+        "forget_passkey": request.session.pop(FORGET_PASSKEY, ""),
+        "passkey_rp_id": settings.PASSKEY_RP_ID,
         "browsers": browsers,
         "events": recent,
         "others": sum(not b["here"] for b in browsers),

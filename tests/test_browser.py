@@ -30,7 +30,7 @@ from sesame.utils import get_query_string
 from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
 from harness.servers import ROOT, AppServer, free_port
-from tests.helpers import database_of_its_own, link_in, our_app
+from tests.helpers import database_of_its_own, eventually, link_in, our_app
 
 # Tests never write tracked files: pictures go to an ignored folder, and `scripts/screenshots`
 # points this at docs/screenshots/ when a person decides to refresh them.
@@ -617,20 +617,35 @@ def test_the_email_field_offers_the_passkey_as_autofill(passkey_app, page, mailb
     assert page.url == f"{origin}/dashboard/"
 
 
-def test_a_removed_passkey_signs_in_no_more(passkey_app, page, axe, mailbox):
+def test_a_passkey_removed_elsewhere_is_refused_then_forgotten(passkey_app, page, axe, mailbox):
     origin = passkey_app.site
+    address = f"kim-{page.viewport_name}@example.com"
     without_passkey_autofill(page)
-    add_authenticator(page)
-    add_a_passkey(page, origin, mailbox, f"kim-{page.viewport_name}@example.com")
-
-    page.get_by_role("button", name="Remove").click()
-    expect(page.get_by_role("status").first).to_contain_text("Passkey removed")
+    devtools, authenticator = add_authenticator(page)
+    add_a_passkey(page, origin, mailbox, address)
     sign_out(page, origin)
+
+    # On another device, signed in by email, the person removes it.
+    mailbox.clear()
+    other = page.context.browser.new_context(ignore_https_errors=True).new_page()
+    sign_in_by_email(other, origin, mailbox, address)
+    other.goto(origin + "/account/")
+    other.get_by_role("button", name="Remove").click()
+    expect(other.get_by_role("status").first).to_contain_text("Passkey removed")
+    other.context.close()
+
     page.get_by_role("button", name="Sign in with a passkey").click()
 
     expect(page.get_by_role("alert")).to_contain_text("This passkey is not known here")
     look_at(page, axe, "sign-in-passkey-removed")
     expect(heading(page)).to_have_text("Sign in")
+
+    # And this browser is asked to forget it (WebAuthn's Signal API), so it stops offering it.
+    def forgotten() -> bool:
+        held = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+        return held["credentials"] == []
+
+    eventually(forgotten, 5, "the browser forgot the removed passkey")
 
 
 def test_staff_must_sign_in_with_a_passkey_to_open_the_admin(passkey_app, page, axe, mailbox):

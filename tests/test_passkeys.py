@@ -17,6 +17,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from webauthn.helpers import bytes_to_base64url
 
 from accounts.models import Passkey, SignInEvent, User
 from accounts.session_lifetime import SIGNED_IN_WITH
@@ -222,12 +223,17 @@ def test_a_passkey_that_names_another_account_is_refused(alices_passkey):
 def test_a_removed_passkey_no_longer_signs_in(alice, alices_passkey):
     person = signed_in(alice)
     stored = Passkey.objects.get(user=alice)
+    forget = f'data-passkey-forget="{bytes_to_base64url(alices_passkey.credential_id)}"'
 
-    person.post(f"/account/passkeys/{stored.pk}/remove/")
+    after_removal = person.post(f"/account/passkeys/{stored.pk}/remove/", follow=True)
 
+    # The browser is asked to forget it too, once.
+    assert forget in after_removal.text and f'data-rp-id="{SITE_HOST}"' in after_removal.text
+    assert forget not in person.get("/account/").text
     response = sign_in_with(browser(), alices_passkey)
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "not known here" in response.text
+    assert forget in response.text
     assert SignInEvent.objects.filter(user=alice, kind="passkey_removed").exists()
 
 

@@ -69,7 +69,20 @@ function offerToSignIn(form) {
   });
 }
 
+// A passkey this site no longer knows (removed, or its account closed): the browser or password
+// manager may drop it too, so it stops offering it (WebAuthn's Signal API, where there is one).
+function forgetUnknownPasskeys() {
+  if (typeof PublicKeyCredential.signalUnknownCredential !== "function") return;
+  for (const element of document.querySelectorAll("[data-passkey-forget]")) {
+    PublicKeyCredential.signalUnknownCredential({
+      rpId: element.dataset.rpId,
+      credentialId: element.dataset.passkeyForget,
+    }).catch(() => {}); // nothing to forget, or not allowed: the page is right either way
+  }
+}
+
 if (supported) {
+  forgetUnknownPasskeys();
   for (const element of document.querySelectorAll("[data-passkey-section]")) {
     element.hidden = false;
   }
