@@ -95,7 +95,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         log_event("rate_limited", scope="passkey", ip=client_ip(request))
         return rate_limited(request, limited)
     except LimitsUnavailable:
-        return sending_unavailable(request)
+        return sending_unavailable(request, passkey=True)
     except passkeys.PasskeyProblem as problem:
         response = _refused(request, problem, next_url)
     else:

@@ -576,8 +576,14 @@ def rate_limited(request: HttpRequest, limited: RateLimited) -> HttpResponse:
     return response
 
 
-def sending_unavailable(request: HttpRequest) -> HttpResponse:
-    response = render(request, "accounts/unavailable.html", status=HTTPStatus.SERVICE_UNAVAILABLE)
+def sending_unavailable(request: HttpRequest, passkey: bool = False) -> HttpResponse:
+    """503 while the rate limits cannot be checked; `passkey` when a passkey sign-in met it."""
+    response = render(
+        request,
+        "accounts/unavailable.html",
+        {"passkey": passkey},
+        status=HTTPStatus.SERVICE_UNAVAILABLE,
+    )
     response["Retry-After"] = "30"
     return response
 

@@ -22,7 +22,7 @@ from webauthn.helpers import bytes_to_base64url
 from accounts.models import Passkey, SignInEvent, User
 from accounts.session_lifetime import SIGNED_IN_WITH
 from harness.authenticator import SoftPasskey
-from tests.environment import TEST_SITE_URL
+from tests.environment import TEST_SITE_URL, redis_server
 from tests.helpers import link_in
 
 pytestmark = pytest.mark.django_db
@@ -340,6 +340,21 @@ def test_asking_for_sign_in_options_without_end_meets_the_per_network_limit(sett
     assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert int(refused["Retry-After"]) > 0
     assert "challenge" not in refused.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_a_passkey_sign_in_says_to_come_back_shortly(alices_passkey):
+    person = browser()
+    options = person.post("/passkeys/sign-in/options/").content.decode()
+    redis_server.stop()
+    try:
+        response = person.post("/passkeys/sign-in/", {"credential": alices_passkey.get(options)})
+    finally:
+        redis_server.start()
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "We cannot check passkeys right now" in response.text
+    assert SESSION_KEY not in person.session
 
 
 def test_a_passkey_can_be_renamed_but_not_to_nothing(alice, alices_passkey):
