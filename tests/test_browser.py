@@ -290,7 +290,10 @@ def check_again_until(page: Page, text: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while text not in page.content():
         assert time.monotonic() < deadline, f"check-inbox never said {text!r}"
-        page.get_by_role("link", name="Check again").click()
+        # Until the new page has loaded: read too early, the old one would be read again, and
+        # its "Check again" looked for on a page that no longer has one.
+        with page.expect_navigation():
+            page.get_by_role("link", name="Check again").click()
 
 
 def test_without_a_mail_server_the_page_says_the_email_is_still_on_its_way(
