@@ -8,7 +8,6 @@ X.509 and pyOpenSSL for attestation formats, about 16 MB per process, paid only 
 has served a passkey ceremony.
 """
 
-import base64
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -36,13 +35,7 @@ from accounts.rate_limits import (
 )
 from accounts.redirects import safe_next_url
 from accounts.session_lifetime import FORGET_PASSKEY, signed_in_recently
-from accounts.views import rate_limited, sending_unavailable, sign_in_browser
-
-
-def forgettable(credential_id: bytes) -> str:
-    """A credential ID as the browser's signalUnknownCredential() takes it: base64url."""
-    return base64.urlsafe_b64encode(credential_id).rstrip(b"=").decode()
-
+from accounts.views import base64url, rate_limited, sending_unavailable, sign_in_browser
 
 if TYPE_CHECKING:
     from accounts.passkeys import PasskeyProblem
@@ -200,7 +193,7 @@ def remove(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("account")
     passkey.delete()
     # /account/ then asks the browser to forget it too (static/js/passkeys.js).
-    request.session[FORGET_PASSKEY] = forgettable(bytes(passkey.credential_id))
+    request.session[FORGET_PASSKEY] = base64url(bytes(passkey.credential_id))
     log_event("passkey_removed", user=request.user.pk)
     record(Kind.PASSKEY_REMOVED, request, request.user)
     messages.success(request, _("Passkey removed: “%(name)s”.") % {"name": passkey.name})

@@ -1,3 +1,4 @@
+import base64
 import secrets
 import time
 from datetime import UTC, datetime
@@ -394,8 +395,10 @@ def account(request: HttpRequest) -> HttpResponse:
         }
         for event in request.user.events.order_by("-at")[:RECENT_EVENTS]
     ]
+    passkeys = list(request.user.passkeys.order_by("created_at"))
     context = {
-        "passkeys": request.user.passkeys.order_by("created_at"),
+        "passkeys": passkeys,
+        "passkey_account": _passkey_account(request.user, passkeys),
         "forget_passkey": request.session.pop(FORGET_PASSKEY, ""),
         "passkey_rp_id": settings.PASSKEY_RP_ID,
         "browsers": browsers,
@@ -403,6 +406,24 @@ def account(request: HttpRequest) -> HttpResponse:
         "others": sum(not b["here"] for b in browsers),
     }
     return render(request, "accounts/account.html", context)
+
+
+def _passkey_account(user: User, passkeys: list) -> dict | None:
+    """What the browser's password manager should hold for this account (static/js/passkeys.js
+    tells it through WebAuthn's Signal API): its passkeys, and its address as their name."""
+    if not passkeys:
+        return None
+    return {
+        "user_id": base64url(bytes(passkeys[0].user_handle)),
+        "name": user.email,
+        "display_name": user.display_email,
+        "accepted": " ".join(base64url(bytes(p.credential_id)) for p in passkeys),
+    }
+
+
+def base64url(data: bytes) -> str:
+    """Bytes as WebAuthn's JSON writes them: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 @require_POST

@@ -695,3 +695,34 @@ def test_without_javascript_nothing_about_passkeys_shows(app, chromium, mailbox)
     expect(page.get_by_role("button", name="Email me a sign-in link")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in with a passkey")).to_have_count(0)
     context.close()
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+def test_the_account_page_tells_the_browser_which_passkeys_still_count(passkey_app, page, mailbox):
+    origin = passkey_app.site
+    address = "lee@example.com"
+    laptop_devtools, laptop_authenticator = add_authenticator(page)
+    add_a_passkey(page, origin, mailbox, address)
+
+    # On the phone, signed in by email, the person adds a passkey there and removes the laptop's.
+    mailbox.clear()
+    phone = page.context.browser.new_context(ignore_https_errors=True).new_page()
+    add_authenticator(phone)
+    sign_in_by_email(phone, origin, mailbox, address)
+    phone.goto(origin + "/account/")
+    phone.get_by_role("button", name="Add a passkey").click()
+    expect(phone.get_by_role("status").first).to_contain_text("Passkey added")
+    phone.get_by_role("button", name="Remove").first.click()  # the older one: the laptop's
+    expect(phone.get_by_role("status").first).to_contain_text("Passkey removed")
+    phone.context.close()
+
+    # Back on the laptop, /account/ lists what still counts; the laptop drops its own passkey.
+    page.goto(origin + "/account/")
+
+    def dropped() -> bool:
+        held = laptop_devtools.send(
+            "WebAuthn.getCredentials", {"authenticatorId": laptop_authenticator}
+        )
+        return held["credentials"] == []
+
+    eventually(dropped, 5, "the laptop dropped the passkey removed on the phone")

@@ -81,8 +81,26 @@ function forgetUnknownPasskeys() {
   }
 }
 
+// On /account/: the passkeys this account still has, and the address they go by, so that a
+// password manager drops ones removed elsewhere and shows a changed address.
+function tellWhatIsCurrent() {
+  for (const element of document.querySelectorAll("[data-passkey-account]")) {
+    const { rpId, userId, name, displayName, accepted } = element.dataset;
+    if (typeof PublicKeyCredential.signalAllAcceptedCredentials === "function") {
+      const allAcceptedCredentialIds = accepted.split(" ").filter(Boolean);
+      PublicKeyCredential.signalAllAcceptedCredentials({ rpId, userId, allAcceptedCredentialIds })
+        .catch(() => {});
+    }
+    if (typeof PublicKeyCredential.signalCurrentUserDetails === "function") {
+      PublicKeyCredential.signalCurrentUserDetails({ rpId, userId, name, displayName })
+        .catch(() => {});
+    }
+  }
+}
+
 if (supported) {
   forgetUnknownPasskeys();
+  tellWhatIsCurrent();
   for (const element of document.querySelectorAll("[data-passkey-section]")) {
     element.hidden = false;
   }
