@@ -44,7 +44,7 @@ Kind = SignInEvent.Kind
 
 
 def _options(body: str) -> HttpResponse:
-    # Private and never stored (accounts/caching.py): it holds this session's challenge.
+    # Private and never stored (accounts/caching.py): the challenge is for one browser only.
     return HttpResponse(body, content_type="application/json")
 
 
