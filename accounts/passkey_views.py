@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
@@ -35,7 +36,7 @@ from accounts.rate_limits import (
 )
 from accounts.redirects import safe_next_url
 from accounts.session_lifetime import FORGET_PASSKEY, signed_in_recently
-from accounts.views import base64url, rate_limited, sending_unavailable, sign_in_browser
+from accounts.views import rate_limited, sending_unavailable, sign_in_browser
 
 if TYPE_CHECKING:
     from accounts.passkeys import PasskeyProblem
@@ -193,7 +194,7 @@ def remove(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("account")
     passkey.delete()
     # /account/ then asks the browser to forget it too (static/js/passkeys.js).
-    request.session[FORGET_PASSKEY] = base64url(bytes(passkey.credential_id))
+    request.session[FORGET_PASSKEY] = urlsafe_base64_encode(bytes(passkey.credential_id))
     log_event("passkey_removed", user=request.user.pk)
     record(Kind.PASSKEY_REMOVED, request, request.user)
     messages.success(request, _("Passkey removed: “%(name)s”.") % {"name": passkey.name})

@@ -50,6 +50,7 @@ from accounts.audit import device_of
 from accounts.models import Passkey, User
 from accounts.rate_limits import LimitsUnavailable
 
+# Adding a passkey keeps its challenge (and the account handle it offered) in the session here.
 CHALLENGE_KEY = "passkey_challenge"
 COOKIE_SALT = "accounts.passkeys.sign-in"
 # How long the browser, and so the person, has to answer a challenge.
@@ -97,7 +98,7 @@ def registration_options(request: HttpRequest, user: User) -> str:
         user_id=handle,
         user_name=user.email,
         user_display_name=user.display_email,
-        challenge=_give_challenge(request, "register", handle=bytes_to_base64url(handle)),
+        challenge=_give_challenge(request, handle=bytes_to_base64url(handle)),
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement.REQUIRED,
@@ -110,7 +111,7 @@ def registration_options(request: HttpRequest, user: User) -> str:
 
 def register(request: HttpRequest, user: User, answer: str) -> Passkey:
     """Check the browser's answer to registration_options() and keep the passkey it made."""
-    challenge, given = _take_challenge(request, "register")
+    challenge, given = _take_challenge(request)
     try:
         credential = parse_registration_credential_json(answer)
         verified = verify_registration_response(
@@ -219,11 +220,10 @@ def _spend_sealed_challenge(sealed: str) -> bytes:
     return base64url_to_bytes(challenge)
 
 
-def _give_challenge(request: HttpRequest, purpose: str, **kept: str) -> bytes:
-    """A new challenge for this session, replacing any earlier one."""
+def _give_challenge(request: HttpRequest, **kept: str) -> bytes:
+    """A new challenge for adding a passkey, in this session, replacing any earlier one."""
     challenge = secrets.token_bytes(32)
     request.session[CHALLENGE_KEY] = {
-        "purpose": purpose,
         "challenge": bytes_to_base64url(challenge),
         "expires": time.time() + CHALLENGE_SECONDS,
         **kept,
@@ -231,10 +231,10 @@ def _give_challenge(request: HttpRequest, purpose: str, **kept: str) -> bytes:
     return challenge
 
 
-def _take_challenge(request: HttpRequest, purpose: str) -> tuple[bytes, dict]:
-    """This session's challenge for `purpose`, taken out of it: answered once at most."""
+def _take_challenge(request: HttpRequest) -> tuple[bytes, dict]:
+    """This session's challenge, taken out of it: answered once at most."""
     stored = request.session.pop(CHALLENGE_KEY, None)
-    if not stored or stored.get("purpose") != purpose:
+    if not stored:
         raise PasskeyProblem("no_challenge")
     if time.time() > stored["expires"]:
         raise PasskeyProblem("expired")

@@ -83,13 +83,7 @@ def check_passkey_failures(request: HttpRequest) -> None:
     Failures count against RATE_LIMIT_PER_IP, as requests for links do; successes count nothing.
     """
     item = rate(settings.RATE_LIMIT_PER_IP)
-    try:
-        if _limiter().test(item, "passkey:failures", client_ip(request)):
-            return
-        reset_at, _ = _limiter().get_window_stats(item, "passkey:failures", client_ip(request))
-    except (StorageError, RedisError) as error:
-        raise LimitsUnavailable from error
-    raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())), scope="network")
+    _count(item, "passkey:failures", client_ip(request), "network", hit=False)
 
 
 def check_passkey_options(request: HttpRequest) -> None:
@@ -139,9 +133,10 @@ def _storage(redis_url: str) -> Storage:
     )
 
 
-def _count(item: RateLimitItem, group: str, key: str, scope: str) -> None:
+def _count(item: RateLimitItem, group: str, key: str, scope: str, hit: bool = True) -> None:
+    """Raise RateLimited past the limit; with hit=False, look without counting."""
     try:
-        if _limiter().hit(item, group, key):
+        if (_limiter().hit if hit else _limiter().test)(item, group, key):
             return
         reset_at, _ = _limiter().get_window_stats(item, group, key)
     except (StorageError, RedisError) as error:

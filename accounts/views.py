@@ -1,4 +1,3 @@
-import base64
 import secrets
 import time
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -414,16 +414,11 @@ def _passkey_account(user: User, passkeys: list) -> dict | None:
     if not passkeys:
         return None
     return {
-        "user_id": base64url(bytes(passkeys[0].user_handle)),
+        "user_id": urlsafe_base64_encode(bytes(passkeys[0].user_handle)),
         "name": user.email,
         "display_name": user.display_email,
-        "accepted": " ".join(base64url(bytes(p.credential_id)) for p in passkeys),
+        "accepted": " ".join(urlsafe_base64_encode(bytes(p.credential_id)) for p in passkeys),
     }
-
-
-def base64url(data: bytes) -> str:
-    """Bytes as WebAuthn's JSON writes them: URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 @require_POST
