@@ -107,6 +107,12 @@ def test_a_stalled_mail_server_holds_neither_the_request_nor_the_email(live_app,
         # The worker gives up on this attempt after EMAIL_TIMEOUT and tries again shortly.
         mailbox.delay = 0
         mailbox.message_to("alice@example.com", timeout=20)
+        # The server has the email; the worker records it once the server's reply reaches it.
+        eventually(
+            lambda: "We sent an email" in browser.get(asked.headers["Location"]).text,
+            5,
+            "the sent email recorded",
+        )
         once_sent = browser.get(asked.headers["Location"])
 
     assert asked.status_code == HTTPStatus.FOUND
