@@ -217,11 +217,15 @@ class SignedInBrowser(models.Model):
     """One browser where an account is signed in: its session, found by account without
     scanning every session row, so that the person can see it and end it from /account/.
 
-    Deleted with its session (sign-out, expiry, or ended from another browser).
+    Deleted with its session (sign-out, expiry, or ended from another browser), by the database
+    itself: deleting a session is then one statement (accounts/session_store.py).
     """
 
-    session = models.OneToOneField("sessions.Session", primary_key=True, on_delete=models.CASCADE)
-    user = models.ForeignKey("User", on_delete=models.CASCADE, related_name="browsers")
+    session = models.OneToOneField(
+        "sessions.Session", primary_key=True, on_delete=models.DB_CASCADE
+    )
+    # Database-level too: Django allows no mix of the two kinds on one model.
+    user = models.ForeignKey("User", on_delete=models.DB_CASCADE, related_name="browsers")
     # A random handle for forms and URLs: the session key itself never leaves the cookie.
     handle = models.CharField(max_length=32, unique=True)
     signed_in_at = models.DateTimeField(_("signed in at"), default=timezone.now)

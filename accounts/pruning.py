@@ -10,7 +10,6 @@ With no sign-ins, nothing new is written either.
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -18,6 +17,7 @@ from redis.exceptions import RedisError
 
 from accounts.audit import prune_events
 from accounts.models import SignInEmail
+from accounts.session_store import SessionStore
 
 PRUNED_KEY = "accounts:sessions-pruned"
 

@@ -348,9 +348,12 @@ def sign_in_browser(
     login(request, user, backend="sesame.backends.ModelBackend")
     start_session_clock(request, keep)
     request.session[SIGNED_IN_WITH] = method
+    request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
+    # The session's row is written once, here, with everything in it: its browser's row points
+    # at it, and the save after the view finds nothing new (accounts/session_store.py).
+    request.session.save()
     note_sign_in(request, user)
     prune_now_and_then()
-    request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
     log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
     record(Kind.SIGNED_IN, request, user, detail=method)
     device_cookie = recognise(request, user, first_sign_in=previous_sign_in is None)

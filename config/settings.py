@@ -250,7 +250,7 @@ else:
 # Sessions live in the database only. A Redis copy in front (cached_db) outlived its row when
 # sign-out met a Redis blip, and the old cookie worked again; a session read by primary key
 # costs about what the Redis round trip did, and signed-in people never depend on Redis.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "accounts.session_store"
 
 # --- Sign-in -----------------------------------------------------------------------------------
 

@@ -6,8 +6,12 @@ from http import HTTPStatus
 import pytest
 import time_machine
 from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import SignedInBrowser
+from accounts.session_store import SessionStore
 from tests.helpers import link_in, path_of
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +78,63 @@ def test_keeping_is_a_choice_offered_off_on_both_ways_in(client, mailbox):
     for page in (confirm_page, inbox_page):
         assert '<input type="checkbox" name="keep" id="id_keep" value="on" aria-' in page
         assert "For up to 14 days, even when you do not use it." in page
+
+
+def test_a_sign_in_writes_its_session_once_and_forgets_the_anonymous_one(client, mailbox):
+    client.post("/", {"email": "alice@example.com"})
+    link = link_in(mailbox.message_to("alice@example.com"))
+    client.get(path_of(link), follow=True)
+    anonymous = client.session.session_key
+
+    with CaptureQueriesContext(connection) as queries:
+        client.post("/link/", {"sesame": link.split("sesame=")[1]})
+
+    # Read the anonymous session, delete it (its browser row goes with it, in the database),
+    # write the signed-in one: no key lookup first, no second write of the same data. (The
+    # hourly pruning of expired sessions, which names no key, may run too.)
+    statements = [q["sql"].split()[0] for q in queries if '"session_key"' in q["sql"]]
+    assert statements == ["SELECT", "DELETE", "INSERT"]
+    signed_in = client.session.session_key
+    assert signed_in != anonymous
+    assert not Session.objects.filter(pk=anonymous).exists()
+    assert SignedInBrowser.objects.get(user__email="alice@example.com").session_id == signed_in
+
+
+def test_ending_a_session_takes_its_browser_row_with_it(client, mailbox):
+    sign_in(client, mailbox)
+    key = client.session.session_key
+
+    SessionStore(key).delete()
+
+    assert not SignedInBrowser.objects.filter(session_id=key).exists()
+    assert client.get("/dashboard/").status_code == HTTPStatus.FOUND
+
+
+def test_a_value_changed_in_place_after_a_save_is_written_again(db):
+    store = SessionStore()
+    store["visits"] = [1]
+    store.save()
+
+    store["visits"].append(2)
+    store.modified = True
+    store.save()
+
+    assert SessionStore(store.session_key).load()["visits"] == [1, 2]
+
+
+def test_a_new_key_that_is_already_taken_is_drawn_again(db):
+    taken = SessionStore()
+    taken["who"] = "first"
+    taken.save()
+    keys = iter([taken.session_key, "b" * 32])
+
+    class Unlucky(SessionStore):
+        def _get_new_session_key(self) -> str:
+            return next(keys)
+
+    store = Unlucky()
+    store["who"] = "second"
+    store.save()
+
+    assert store.session_key == "b" * 32
+    assert SessionStore(taken.session_key).load()["who"] == "first"
