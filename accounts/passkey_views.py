@@ -62,7 +62,9 @@ def sign_in_options(request: HttpRequest) -> HttpResponse:
         return refused
     except LimitsUnavailable:
         return JsonResponse({"error": "unavailable"}, status=HTTPStatus.SERVICE_UNAVAILABLE)
-    options, sealed = passkeys.sign_in_options()
+    options, sealed = passkeys.sign_in_options(
+        request.COOKIES.get(settings.PASSKEY_COOKIE_NAME, "")
+    )
     response = _options(options)
     # This browser's alone, for as long as the challenge lives; read only by the answer.
     response.set_cookie(
@@ -91,9 +93,9 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     except LimitsUnavailable:
         return sending_unavailable(request, passkey=True)
     except passkeys.PasskeyProblem as problem:
-        response = _refused(request, problem, next_url)
-    else:
-        response = sign_in_browser(request, passkey.user, "passkey", next_url)
+        # The cookie stays: another sign-in page in this browser may still answer its own.
+        return _refused(request, problem, next_url)
+    response = sign_in_browser(request, passkey.user, "passkey", next_url)
     response.delete_cookie(settings.PASSKEY_COOKIE_NAME, samesite="Strict")
     return response
 

@@ -9,8 +9,10 @@ can answer, within CHALLENGE_SECONDS, once. Adding a passkey keeps it in the sig
 Signing in keeps it in a signed cookie of its own (PASSKEY_COOKIE_NAME), spent in Redis by the
 first answer: the sign-in page asks for options as it loads (for autofill), and a challenge in
 the session would race the email form's own POST, each request saving the session without the
-other's change. A sign-in also claims the account as a link does (User.objects.claim): of
-concurrent answers, one signs in, and every older link dies.
+other's change. The cookie holds the browser's last few sign-in challenges, not one: every
+sign-in page asks as it loads, so a second tab (or a reload) would otherwise leave the first
+page holding a challenge the server no longer recognises. A sign-in also claims the account as
+a link does (User.objects.claim): of concurrent answers, one signs in, and every older link dies.
 """
 
 import secrets
@@ -35,6 +37,7 @@ from webauthn.helpers import (
     base64url_to_bytes,
     bytes_to_base64url,
     parse_authentication_credential_json,
+    parse_client_data_json,
     parse_registration_credential_json,
 )
 from webauthn.helpers.exceptions import WebAuthnException
@@ -55,6 +58,8 @@ CHALLENGE_KEY = "passkey_challenge"
 COOKIE_SALT = "accounts.passkeys.sign-in"
 # How long the browser, and so the person, has to answer a challenge.
 CHALLENGE_SECONDS = 5 * 60
+# Sign-in challenges one browser holds at once: its open sign-in pages, newest last.
+CHALLENGES_KEPT = 5
 
 # Names people recognise for the passkey providers most of them use, by AAGUID (from the
 # community list at github.com/passkeydeveloper/passkey-authenticator-aaguids). Any other
@@ -144,11 +149,18 @@ def register(request: HttpRequest, user: User, answer: str) -> Passkey:
         raise PasskeyProblem("duplicate") from None
 
 
-def sign_in_options() -> tuple[str, str]:
+def sign_in_options(sealed: str = "") -> tuple[str, str]:
     """The JSON for navigator.credentials.get() (any passkey of this site, verified), and the
-    signed challenge for the browser's PASSKEY_COOKIE_NAME cookie."""
+    browser's new PASSKEY_COOKIE_NAME cookie: `sealed`, its current one, with this challenge
+    added and the expired or oldest ones dropped."""
     challenge = secrets.token_bytes(32)
-    sealed = signing.dumps(bytes_to_base64url(challenge), salt=COOKIE_SALT, compress=False)
+    now = int(time.time())
+    kept = [
+        [given, issued]
+        for given, issued in _open_challenges(sealed)
+        if now - issued <= CHALLENGE_SECONDS
+    ][-(CHALLENGES_KEPT - 1) :]
+    kept.append([bytes_to_base64url(challenge), now])
     options = generate_authentication_options(
         rp_id=settings.PASSKEY_RP_ID,
         challenge=challenge,
@@ -156,17 +168,19 @@ def sign_in_options() -> tuple[str, str]:
         allow_credentials=[],
         user_verification=UserVerificationRequirement.REQUIRED,
     )
-    return options_to_json(options), sealed
+    return options_to_json(options), signing.dumps(kept, salt=COOKIE_SALT, compress=False)
 
 
 def authenticate(request: HttpRequest, answer: str) -> Passkey:
     """The passkey that answered sign_in_options(), its account claimed; raise PasskeyProblem,
     or LimitsUnavailable when Redis cannot say whether the challenge was spent."""
-    challenge = _spend_sealed_challenge(request.COOKIES.get(settings.PASSKEY_COOKIE_NAME, ""))
     try:
         credential = parse_authentication_credential_json(answer)
+        # Which of this browser's challenges the answer is for; verified below, signed in it.
+        answered = parse_client_data_json(credential.response.client_data_json).challenge
     except (WebAuthnException, ValueError, TypeError, KeyError):
         raise PasskeyProblem("invalid") from None
+    challenge = _spend_challenge(request.COOKIES.get(settings.PASSKEY_COOKIE_NAME, ""), answered)
     passkey = (
         Passkey.objects.select_related("user")
         .filter(credential_id=credential.raw_id, user__is_active=True)
@@ -203,21 +217,35 @@ def authenticate(request: HttpRequest, answer: str) -> Passkey:
     return passkey
 
 
-def _spend_sealed_challenge(sealed: str) -> bytes:
-    """The challenge in a sign-in cookie, if it is ours, fresh, and not answered before."""
+def _open_challenges(sealed: str) -> list[list]:
+    """The [challenge, issued at] pairs in a sign-in cookie, if it is ours; none otherwise."""
     try:
-        challenge = signing.loads(sealed, salt=COOKIE_SALT, max_age=CHALLENGE_SECONDS)
+        return signing.loads(sealed, salt=COOKIE_SALT, max_age=CHALLENGE_SECONDS)
+    except signing.BadSignature:  # expired too: the newest challenge is as old as the cookie
+        return []
+
+
+def _spend_challenge(sealed: str, answered: bytes) -> bytes:
+    """`answered`, if this browser's cookie holds it, fresh, and not answered before."""
+    try:
+        given = signing.loads(sealed, salt=COOKIE_SALT, max_age=CHALLENGE_SECONDS)
     except signing.SignatureExpired:
         raise PasskeyProblem("expired") from None
     except signing.BadSignature:
         raise PasskeyProblem("no_challenge") from None
+    challenge = bytes_to_base64url(answered)
+    issued = next((at for value, at in given if value == challenge), None)
+    if issued is None:
+        raise PasskeyProblem("no_challenge")
+    if time.time() - issued > CHALLENGE_SECONDS:
+        raise PasskeyProblem("expired")
     try:
         first = cache.add(f"passkeys:spent:{challenge}", 1, timeout=CHALLENGE_SECONDS + 60)
     except RedisError as error:
         raise LimitsUnavailable from error
     if not first:
         raise PasskeyProblem("no_challenge")
-    return base64url_to_bytes(challenge)
+    return answered
 
 
 def _give_challenge(request: HttpRequest, **kept: str) -> bytes:

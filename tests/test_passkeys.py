@@ -173,6 +173,48 @@ def test_an_answer_from_another_browser_finds_no_challenge(alices_passkey):
     assert "already used or never started" in elsewhere.text
 
 
+def test_two_sign_in_pages_in_one_browser_each_answer_their_own(alices_passkey):
+    person = browser()
+    first_tab = person.post("/passkeys/sign-in/options/").content.decode()
+    second_tab = person.post("/passkeys/sign-in/options/").content.decode()
+
+    # The first page, opened earlier, is the one the person uses.
+    response = person.post("/passkeys/sign-in/", {"credential": alices_passkey.get(first_tab)})
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert person.session[SIGNED_IN_WITH] == "passkey"
+    assert second_tab != first_tab
+
+
+def test_a_refused_answer_leaves_the_other_pages_challenges_alone(alices_passkey):
+    person = browser()
+    first_tab = person.post("/passkeys/sign-in/options/").content.decode()
+    second_tab = person.post("/passkeys/sign-in/options/").content.decode()
+    refused = person.post(
+        "/passkeys/sign-in/", {"credential": alices_passkey.get(second_tab, rp_id="evil.example")}
+    )
+
+    response = person.post("/passkeys/sign-in/", {"credential": alices_passkey.get(first_tab)})
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert response.status_code == HTTPStatus.FOUND
+
+
+def test_a_browser_holds_its_last_five_sign_in_challenges(alices_passkey, settings):
+    person = browser()
+    pages = [person.post("/passkeys/sign-in/options/").content.decode() for _ in range(6)]
+    cookie = person.cookies[settings.PASSKEY_COOKIE_NAME].value
+
+    oldest = person.post("/passkeys/sign-in/", {"credential": alices_passkey.get(pages[0])})
+    fifth_newest = person.post("/passkeys/sign-in/", {"credential": alices_passkey.get(pages[1])})
+
+    assert oldest.status_code == HTTPStatus.BAD_REQUEST
+    assert "already used or never started" in oldest.text
+    assert fifth_newest.status_code == HTTPStatus.FOUND
+    # Five challenges and a signature: far below the 4 kB a browser keeps of a cookie.
+    assert len(cookie) < 600
+
+
 def test_a_challenge_expires_after_five_minutes(alices_passkey):
     person = browser()
     options = person.post("/passkeys/sign-in/options/").content.decode()
