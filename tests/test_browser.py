@@ -620,6 +620,28 @@ def test_the_email_field_offers_the_passkey_as_autofill(passkey_app, page, mailb
     assert page.url == f"{origin}/dashboard/"
 
 
+def test_autofill_left_open_past_its_challenge_is_renewed_when_the_person_returns(
+    passkey_app, page
+):
+    add_authenticator(page)  # no passkey for this site on it yet: the autofill request waits
+    asked = []
+    page.on("request", lambda r: asked.append(r) if "/passkeys/sign-in/options/" in r.url else 0)
+    page.clock.install()
+    with page.expect_request("**/passkeys/sign-in/options/"):
+        page.goto(passkey_app.site + "/")
+    field = page.get_by_label("Email address")
+    field.evaluate("field => field.blur()")
+    field.focus()  # at once: its challenge still counts, nothing is asked again
+
+    # The server keeps a challenge five minutes; the page has been open for more than four.
+    page.clock.fast_forward("04:01")
+    field.evaluate("field => field.blur()")
+    with page.expect_request("**/passkeys/sign-in/options/", timeout=5_000):
+        field.focus()
+
+    assert len(asked) == 2
+
+
 def test_a_passkey_removed_elsewhere_is_refused_then_forgotten(passkey_app, page, axe, mailbox):
     origin = passkey_app.site
     address = f"kim-{page.viewport_name}@example.com"

@@ -46,6 +46,11 @@ function offerToAdd(form) {
 
 let pending = null; // the autofill request, cancelled when the person presses the button
 
+// The server accepts an answer to a sign-in challenge for five minutes. An autofill request
+// waits as long as the page stays open, so one older than this is renewed when the person
+// comes back to the email field: a passkey picked then answers a challenge that still counts.
+const RENEW_AUTOFILL_AFTER_MS = 4 * 60 * 1000;
+
 async function signIn(form, mediation) {
   pending?.abort();
   pending = new AbortController();
@@ -65,7 +70,18 @@ function offerToSignIn(form) {
   PublicKeyCredential.isConditionalMediationAvailable().then((available) => {
     if (!available) return;
     email.setAttribute("autocomplete", `${email.getAttribute("autocomplete") || ""} webauthn`.trim());
-    signIn(form, "conditional").catch(() => {}); // dismissed or replaced: the email form stays
+    let autofill = null;
+    let startedAt = 0;
+    const offer = () => {
+      signIn(form, "conditional").catch(() => {}); // dismissed or replaced: the email form stays
+      autofill = pending; // set by signIn before it first waits
+      startedAt = Date.now();
+    };
+    offer();
+    email.addEventListener("focus", () => {
+      // Not while the button's own request is open: that one is the person's choice.
+      if (pending === autofill && Date.now() - startedAt > RENEW_AUTOFILL_AFTER_MS) offer();
+    });
   });
 }
 
