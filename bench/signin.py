@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -58,6 +59,8 @@ class Browser:
         self.port = port
         self.cookies: dict[str, str] = {}
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        # The last request and its answer, to say why an operation failed.
+        self.last = ""
 
     def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, dict, str]:
         headers = {"X-Forwarded-Proto": "https", "Origin": SITE_URL}
@@ -67,6 +70,7 @@ class Browser:
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.last = f"{method} {path.partition('?')[0]}"
         for attempt in range(2):
             try:
                 self.connection.request(method, path, body=body, headers=headers)
@@ -84,6 +88,7 @@ class Browser:
                     self.cookies[name] = morsel.value
                 else:
                     self.cookies.pop(name, None)
+        self.last += f" answered {response.status}"
         return response.status, dict(response.headers), text
 
     def csrf_token(self, path: str = "/") -> str:
@@ -259,9 +264,16 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def saturate(stack: Stack, scenario, seconds: float) -> tuple[float, tuple[float, float], int, int]:
+def failed(reasons: Counter, browser: Browser, error: Exception | None = None) -> None:
+    """Count why an operation failed: its last request's answer, or what it raised there."""
+    reasons[f"{browser.last}: {type(error).__name__}" if error else browser.last] += 1
+
+
+def saturate(
+    stack: Stack, scenario, seconds: float, reasons: Counter
+) -> tuple[float, tuple[float, float], int, int]:
     """Closed loop, CONCURRENCY clients: throughput, CPU seconds of the web and of the mail
-    worker, successes, failures."""
+    worker, successes, failures (why, in `reasons`)."""
     counts = {"ok": 0, "failed": 0}
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
@@ -271,11 +283,13 @@ def saturate(stack: Stack, scenario, seconds: float) -> tuple[float, tuple[float
         state = scenario.prepare(browser)
         while time.perf_counter() < deadline:
             try:
-                ok = scenario.run(browser, state)
-            except Exception:  # noqa: BLE001 - a failure to count, not to hide
-                ok = False
+                ok, error = scenario.run(browser, state), None
+            except Exception as raised:  # noqa: BLE001 - a failure to count, not to hide
+                ok, error = False, raised
             with lock:
                 counts["ok" if ok else "failed"] += 1
+                if not ok:
+                    failed(reasons, browser, error)
         browser.close()
 
     threads = [threading.Thread(target=client) for _ in range(CONCURRENCY)]
@@ -292,7 +306,9 @@ def saturate(stack: Stack, scenario, seconds: float) -> tuple[float, tuple[float
     return counts["ok"] / elapsed, cpu, counts["ok"], counts["failed"]
 
 
-def paced(stack: Stack, scenario, rate: float, seconds: float) -> tuple[list[float], int]:
+def paced(
+    stack: Stack, scenario, rate: float, seconds: float, reasons: Counter
+) -> tuple[list[float], int]:
     """Open loop at a fixed arrival rate: latencies in ms from each op's scheduled start."""
     total = max(1, int(rate * seconds))
     latencies: list[float] = []
@@ -311,15 +327,16 @@ def paced(stack: Stack, scenario, rate: float, seconds: float) -> tuple[list[flo
             if delay > 0:
                 time.sleep(delay)
             try:
-                ok = scenario.run(browser, state)
-            except Exception:  # noqa: BLE001
-                ok = False
+                ok, error = scenario.run(browser, state), None
+            except Exception as raised:  # noqa: BLE001
+                ok, error = False, raised
             finished = time.perf_counter()
             with lock:
                 if ok:
                     latencies.append((finished - scheduled) * 1000)
                 else:
                     failures += 1
+                    failed(reasons, browser, error)
         browser.close()
 
     threads = [threading.Thread(target=client) for _ in range(CONCURRENCY * 2)]
@@ -339,12 +356,17 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def measure(stack: Stack, scenario, seconds: float) -> Result:
     result = Result(scenario.name, scenario.requests_per_op)
-    throughput, cpu, ok, failed = saturate(stack, scenario, seconds)
-    result.throughput, result.ops, result.failures = throughput, ok, failed
+    reasons: Counter = Counter()
+    throughput, cpu, ok, failures = saturate(stack, scenario, seconds, reasons)
+    result.throughput, result.ops, result.failures = throughput, ok, failures
     result.cpu_ms = sum(cpu) * 1000 / max(ok, 1)
     result.mail_cpu_ms = cpu[1] * 1000 / max(ok, 1)
-    latencies, failed_paced = paced(stack, scenario, max(throughput / 2, 0.5), seconds)
+    latencies, failed_paced = paced(stack, scenario, max(throughput / 2, 0.5), seconds, reasons)
     result.failures += failed_paced
+    result.notes.extend(
+        f"{scenario.name}: {count} failed, last request {reason}"
+        for reason, count in reasons.most_common(3)
+    )
     result.p50_ms = percentile(latencies, 0.50)
     result.p99_ms = percentile(latencies, 0.99)
     result.notes.extend(scenario.check())
