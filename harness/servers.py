@@ -10,6 +10,7 @@ import email.policy
 import os
 import pwd
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -42,10 +43,31 @@ def remove_scratch() -> None:
     shutil.rmtree(SCRATCH, ignore_errors=True)
 
 
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on, from below the kernel's ephemeral range.
+
+    The kernel's own choice (binding port 0) comes from that range, where the port is free only
+    until an outgoing connection takes it as its local port; a server started later (PostgreSQL
+    starts on first use) would then fail to bind it. Drawn from the system's randomness, not
+    `random`, which pytest-randomly seeds alike in every test process.
+    """
+    low, high = 10000, _ephemeral_ports_start()
+    for _ in range(200):
+        port = low + secrets.randbelow(high - low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port between {low} and {high}")
 
 
 def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen | None = None):
@@ -164,18 +186,25 @@ class PostgresServer:
                 cwd=self.folder,
                 preexec_fn=self._owner(),  # noqa: PLW1509
             )  # fmt: skip
-        self.process = subprocess.Popen(
-            [str(binaries / "postgres"), "-D", str(self.data), "-p", str(self.port),
-             "-h", "127.0.0.1", "-k", str(self.folder), "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=self.folder,
-            preexec_fn=self._owner(),  # noqa: PLW1509
-        )  # fmt: skip
-        wait_for_port(self.port, process=self.process)
-        self._wait_until_it_accepts_connections()
+        log = self.folder / "postgres.log"
+        with log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [str(binaries / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                 "-h", "127.0.0.1", "-k", str(self.folder), "-c", "fsync=off",
+                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "max_connections=200"],
+                stdout=output,
+                stderr=output,
+                cwd=self.folder,
+                preexec_fn=self._owner(),  # noqa: PLW1509
+            )  # fmt: skip
+        try:
+            wait_for_port(self.port, process=self.process)
+            self._wait_until_it_accepts_connections()
+        except (RuntimeError, psycopg.OperationalError) as error:
+            # Whatever stopped it (a port taken, a full disk) is in its own words, in its log.
+            said = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"PostgreSQL did not start on port {self.port}:\n{said}") from error
         return self
 
     def _wait_until_it_accepts_connections(self, timeout: float = 20.0) -> None:
