@@ -55,10 +55,11 @@ def free_port() -> int:
 
     The kernel's own choice (binding port 0) comes from that range, where the port is free only
     until an outgoing connection takes it as its local port; a server started later (PostgreSQL
-    starts on first use) would then fail to bind it. Drawn from the system's randomness, not
-    `random`, which pytest-randomly seeds alike in every test process.
+    starts on first use) would then fail to bind it. From 20000 up: browsers refuse a few
+    lower ports outright (Chromium: 10080 gives ERR_UNSAFE_PORT). Drawn from the system's
+    randomness, not `random`, which pytest-randomly seeds alike in every test process.
     """
-    low, high = 10000, _ephemeral_ports_start()
+    low, high = 20000, _ephemeral_ports_start()
     for _ in range(200):
         port = low + secrets.randbelow(high - low)
         with socket.socket() as sock:
