@@ -217,18 +217,27 @@ def authenticate(request: HttpRequest, answer: str) -> Passkey:
     return passkey
 
 
-def _open_challenges(sealed: str) -> list[list]:
-    """The [challenge, issued at] pairs in a sign-in cookie, if it is ours; none otherwise."""
+def _challenges_in(sealed: str) -> list[tuple[str, int]]:
+    """The (challenge, issued at) pairs in a sign-in cookie; raise signing.SignatureExpired
+    when even the newest is too old (the cookie is as old as it), BadSignature if not ours."""
+    given = signing.loads(sealed, salt=COOKIE_SALT, max_age=CHALLENGE_SECONDS)
+    # Before it held a list, the cookie held one challenge, a string: none to match any more.
+    if not isinstance(given, list):
+        return []
+    return [(value, issued) for value, issued in given]
+
+
+def _open_challenges(sealed: str) -> list[tuple[str, int]]:
     try:
-        return signing.loads(sealed, salt=COOKIE_SALT, max_age=CHALLENGE_SECONDS)
-    except signing.BadSignature:  # expired too: the newest challenge is as old as the cookie
+        return _challenges_in(sealed)
+    except signing.BadSignature:  # SignatureExpired too
         return []
 
 
 def _spend_challenge(sealed: str, answered: bytes) -> bytes:
     """`answered`, if this browser's cookie holds it, fresh, and not answered before."""
     try:
-        given = signing.loads(sealed, salt=COOKIE_SALT, max_age=CHALLENGE_SECONDS)
+        given = _challenges_in(sealed)
     except signing.SignatureExpired:
         raise PasskeyProblem("expired") from None
     except signing.BadSignature:

@@ -12,6 +12,7 @@ import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
+from django.core import signing
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from webauthn.helpers import bytes_to_base64url
 
 from accounts.models import Passkey, SignInEvent, User
+from accounts.passkeys import COOKIE_SALT
 from accounts.session_lifetime import SIGNED_IN_WITH
 from harness.authenticator import SoftPasskey
 from tests.environment import TEST_SITE_URL, redis_server
@@ -213,6 +215,22 @@ def test_a_browser_holds_its_last_five_sign_in_challenges(alices_passkey, settin
     assert fifth_newest.status_code == HTTPStatus.FOUND
     # Five challenges and a signature: far below the 4 kB a browser keeps of a cookie.
     assert len(cookie) < 600
+
+
+def test_a_challenge_cookie_from_before_it_held_several_is_no_trouble(alices_passkey, settings):
+    # Until 2026-11-28 the cookie held one challenge, a string, signed the same way.
+    person = browser()
+    options = person.post("/passkeys/sign-in/options/").content.decode()
+    old = signing.dumps(json.loads(options)["challenge"], salt=COOKIE_SALT, compress=False)
+    person.cookies[settings.PASSKEY_COOKIE_NAME] = old
+
+    refused = person.post("/passkeys/sign-in/", {"credential": alices_passkey.get(options)})
+    asked_again = person.post("/passkeys/sign-in/options/")
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert "already used or never started" in refused.text
+    assert asked_again.status_code == HTTPStatus.OK
+    assert sign_in_with(person, alices_passkey).status_code == HTTPStatus.FOUND
 
 
 def test_a_challenge_expires_after_five_minutes(alices_passkey):
