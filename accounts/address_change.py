@@ -88,10 +88,17 @@ def check_link(user: User, token: str) -> str:
     return str(signed.get("to", ""))
 
 
-def change(request: HttpRequest, new_address: str) -> None:
-    """Give the signed-in account its new address, and tell the old one."""
+def change(request: HttpRequest, new_address: str) -> bool:
+    """Give the signed-in account its new address and tell the old one; False if it had it.
+
+    The link opened on a phone and the code typed on a laptop prove the same change: whichever
+    comes second finds it done, and must not tell the new address that it replaced itself.
+    """
     user = request.user
     old_address = user.email
+    if old_address == new_address:
+        request.session.pop(SESSION_KEY, None)
+        return False
     try:
         with transaction.atomic():
             changed = User.objects.filter(pk=user.pk, email=old_address).update(email=new_address)
@@ -103,6 +110,7 @@ def change(request: HttpRequest, new_address: str) -> None:
     request.session.pop(SESSION_KEY, None)
     log_event("address_changed", user=user.pk, email=mask_address(new_address))
     send_notice_to_old_address.enqueue(old_address, new_address, timezone.now().isoformat())
+    return True
 
 
 def _signer() -> signing.TimestampSigner:

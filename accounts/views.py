@@ -511,8 +511,7 @@ def confirm_address_change(request: HttpRequest) -> HttpResponse:
     try:
         if token and request.method == "POST":
             new_address = check_link(request.user, token)
-            change(request, new_address)
-            return _address_changed(request, new_address)
+            return _address_changed(request, new_address, change(request, new_address))
         if token:
             context = {
                 "token": token,
@@ -523,8 +522,7 @@ def confirm_address_change(request: HttpRequest) -> HttpResponse:
             return response
         if request.method == "POST" and form.is_valid():
             new_address = check_code(request, form.cleaned_data["code"])
-            change(request, new_address)
-            return _address_changed(request, new_address)
+            return _address_changed(request, new_address, change(request, new_address))
     except ChangeProblem as problem:
         if token:
             response = render(
@@ -550,8 +548,9 @@ def confirm_address_change(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/confirm_address_code.html", context, status=status)
 
 
-def _address_changed(request: HttpRequest, new_address: str) -> HttpResponse:
-    record(Kind.ADDRESS_CHANGED, request, request.user)
+def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpResponse:
+    if now:  # not when the link or the code had already done it
+        record(Kind.ADDRESS_CHANGED, request, request.user)
     messages.success(
         request,
         _("Your address is now %(address)s.") % {"address": display_address(new_address)},

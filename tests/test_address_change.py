@@ -138,3 +138,22 @@ def test_changing_the_address_needs_a_recent_sign_in(mailbox, alice):
 
     assert refused.status_code == HTTPStatus.FORBIDDEN
     assert b"Sign in again first" in refused.content
+
+
+def test_the_code_typed_after_the_link_did_the_change_says_so_and_tells_nobody_twice(
+    mailbox, alice
+):
+    laptop = signed_in(mailbox)
+    phone = signed_in(mailbox)
+    laptop.post("/account/email/", {"email": "new@example.org"})
+    proof = mailbox.message_to("new@example.org")
+    phone.post("/account/email/confirm/", {"change": link_in(proof).split("change=")[1]})
+
+    typed = laptop.post("/account/email/confirm/", {"code": code_in(proof)}, follow=True)
+
+    assert typed.redirect_chain == [("/account/", HTTPStatus.FOUND)]
+    assert b"Your address is now new@example.org." in typed.content
+    assert User.objects.get(pk=alice.pk).email == "new@example.org"
+    notices = [m["To"] for m in mailbox.messages if "was changed" in m["Subject"]]
+    assert notices == ["alice@example.com"]
+    assert SignInEvent.objects.filter(kind=SignInEvent.Kind.ADDRESS_CHANGED).count() == 1
