@@ -3,10 +3,20 @@
 django-anymail receives each provider's webhook at /anymail/<provider>/tracking/, checks its
 basic-auth secret (ANYMAIL_WEBHOOK_SECRET) and sends a normalised `tracking` signal; the
 receiver here keeps the addresses that must get no more mail.
+
+Without a secret, anymail only warns and accepts anyone's events: one forged "bounce" would stop
+all mail to any address, and nobody would notice (the page says "sent", as for everyone). So
+its URLs answer 404 until the secret is set, on every deployment, SMTP ones included.
 """
 
+import logging
+from functools import wraps
+
 from anymail.signals import AnymailTrackingEvent, tracking
+from anymail.utils import get_anymail_setting
 from django.dispatch import receiver
+from django.http import Http404
+from django.urls import URLPattern
 
 from accounts.addresses import InvalidAddress, canonical_address
 from accounts.events import log_event, mask_address
@@ -35,3 +45,29 @@ def suppress(address: str, reason: str) -> None:
 
 def is_suppressed(address: str) -> bool:
     return SuppressedAddress.objects.filter(email=address).exists()
+
+
+def webhook_urls() -> tuple[list[URLPattern], str]:
+    """anymail's webhook URLs (for `include`), each answering 404 while no secret is set."""
+    from anymail import urls
+
+    guarded = [
+        URLPattern(
+            pattern.pattern, _needs_a_secret(pattern.callback), pattern.default_args, pattern.name
+        )
+        for pattern in urls.urlpatterns
+    ]
+    return guarded, urls.app_name
+
+
+def _needs_a_secret(view):
+    @wraps(view)  # keeps csrf_exempt: providers post without a CSRF token
+    def guarded(request, *args, **kwargs):
+        if not get_anymail_setting("webhook_secret", default=None):
+            log_event(
+                "webhook_refused", level=logging.WARNING, reason="ANYMAIL_WEBHOOK_SECRET is not set"
+            )
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return guarded

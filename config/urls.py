@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.suppression import webhook_urls
 from accounts.views import admin_sign_in
 
 urlpatterns = [
@@ -8,7 +9,7 @@ urlpatterns = [
     path("admin/login/", admin_sign_in),
     path("admin/", admin.site.urls),
     # Mail providers' webhooks (bounces, complaints), authenticated by ANYMAIL_WEBHOOK_SECRET.
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include(webhook_urls())),
     path("", include("accounts.urls")),
 ]
 

@@ -111,7 +111,9 @@ def bounce(client: Client, address: str, secret: str = WEBHOOK_SECRET):
 
 
 def test_a_hard_bounce_stops_further_mail_and_the_answer_stays_the_same(postmark, alice):
-    received = bounce(browser(), "Alice@Example.com")
+    # As a provider posts: no CSRF token, so the webhook must stay exempt from the check.
+    provider = Client(enforce_csrf_checks=True, headers={"X-Forwarded-Proto": "https"})
+    received = bounce(provider, "Alice@Example.com")
 
     assert received.status_code == HTTPStatus.OK
     assert SuppressedAddress.objects.get().email == "alice@example.com"
@@ -134,3 +136,18 @@ def test_an_address_the_provider_refuses_is_suppressed_without_an_error_page(pos
 
     assert asked["Location"] == "/check-inbox/"
     assert SuppressedAddress.objects.get().reason == "refused by the provider"
+
+
+def test_without_a_webhook_secret_nobody_can_report_a_bounce(settings, alice):
+    # The default, and every deployment on SMTP: anymail would only warn and accept anyone's
+    # "bounce", so one request could stop all mail to any address.
+    settings.ANYMAIL = {k: v for k, v in settings.ANYMAIL.items() if k != "WEBHOOK_SECRET"}
+
+    forged = browser().post(
+        "/anymail/postmark/tracking/",
+        json.dumps({"RecordType": "Bounce", "Type": "HardBounce", "Email": "alice@example.com"}),
+        content_type="application/json",
+    )
+
+    assert forged.status_code == HTTPStatus.NOT_FOUND
+    assert not SuppressedAddress.objects.exists()
