@@ -28,9 +28,9 @@ class UserAdmin(admin.ModelAdmin):
 @admin.register(SuppressedAddress)
 class SuppressedAddressAdmin(admin.ModelAdmin):
     # Filled by the provider's webhooks; deleting a row lets mail go to the address again.
-    list_display = ("email", "reason", "created_at")
+    list_display = ("email", "reason", "created_at", "until")
     search_fields = ("email",)
-    readonly_fields = ("email", "reason", "created_at")
+    readonly_fields = ("email", "reason", "created_at", "until")
 
 
 @admin.register(SignInEmail)

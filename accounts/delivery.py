@@ -101,8 +101,9 @@ def deliver(email_id: str) -> str:
     try:
         _send(email, user)
     except AnymailRecipientsRefused:
-        # The provider will not write to this address (a past bounce or complaint): stop too.
-        suppress(email.address, "refused by the provider")
+        # The provider will not write to this address (a past bounce or complaint): pause too.
+        # Its own list decides for how long; asking it again tomorrow costs one refused call.
+        suppress(email.address, "refused by the provider", for_good=False)
         return _finish(email, Status.NOT_SENT)
     except (smtplib.SMTPException, OSError, AnymailError) as error:
         return _failed(email, error)

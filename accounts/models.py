@@ -107,7 +107,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class SuppressedAddress(models.Model):
-    """An address the mail provider told us to stop writing to: a hard bounce or a complaint.
+    """An address the mail provider told us to stop writing to: for good, or until a time.
 
     Sending on would hurt the sender's reputation (and so everyone's sign-in mail). The person
     asking still gets the same answer as everyone: a suppressed address is nobody's business.
@@ -116,6 +116,8 @@ class SuppressedAddress(models.Model):
     email = models.EmailField(_("email address"), max_length=254, unique=True)
     reason = models.CharField(_("reason"), max_length=40)
     created_at = models.DateTimeField(_("suppressed at"), default=timezone.now)
+    # Empty: for good (a complaint, an unsubscribe). A bounce only pauses mail: see suppression.py.
+    until = models.DateTimeField(_("until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("suppressed address")

@@ -16,7 +16,7 @@ from django_tasks_db.models import DBTaskResult
 from redis.exceptions import RedisError
 
 from accounts.audit import prune_events
-from accounts.models import SignInEmail
+from accounts.models import SignInEmail, SuppressedAddress
 from accounts.session_store import SessionStore
 
 PRUNED_KEY = "accounts:sessions-pruned"
@@ -35,4 +35,5 @@ def prune_now_and_then() -> None:
         before = timezone.now() - SIGN_IN_EMAILS_KEPT
         SignInEmail.objects.filter(requested_at__lt=before).delete()
         DBTaskResult.objects.finished().filter(finished_at__lt=before).delete()
+        SuppressedAddress.objects.filter(until__lt=timezone.now()).delete()  # pauses that ended
         prune_events()

@@ -78,20 +78,21 @@ def app_environment(port: int, **overrides: str) -> dict[str, str]:
     }
 
 
-def migrate(database_url: str) -> None:
-    """Run our migrations on another database, as fly's release command does."""
+def migrate(database_url: str, *target: str) -> None:
+    """Run our migrations on another database, as fly's release command does; or up to
+    `target` (an app and a migration), as `manage.py migrate` takes it."""
     test_only = ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
     env = {k: v for k, v in os.environ.items() if k not in test_only}
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        [sys.executable, "manage.py", "migrate", *target, "--noinput", "-v0"],
         cwd=ROOT,
         env=env | {"DATABASE_URL": database_url},
         check=True,
     )
 
 
-def database_of_its_own(name: str) -> str:
-    """A new, migrated database on the suite's PostgreSQL; its URL.
+def database_of_its_own(name: str, *target: str) -> str:
+    """A new, migrated database on the suite's PostgreSQL (up to `target`, if given); its URL.
 
     Apps on one database share one mail queue, and any of their workers may send any of its
     emails, as in production. An app configured unlike the others (no mail server) gets its own.
@@ -102,7 +103,7 @@ def database_of_its_own(name: str) -> str:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.execute(f'CREATE DATABASE "{name}"')
     url = postgres_server.url.rsplit("/", 1)[0] + "/" + name
-    migrate(url)
+    migrate(url, *target)
     return url
 
 

@@ -7,14 +7,20 @@ provider; anymail, its Postmark backend and Django's MAILERS are the real ones.
 import json
 import threading
 from base64 import b64encode
+from datetime import timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import psycopg
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import SuppressedAddress
+from accounts.suppression import BOUNCE_PAUSE
 from harness.servers import free_port
+from tests.helpers import database_of_its_own, migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -91,10 +97,11 @@ def test_sign_in_mail_goes_through_the_provider_with_tracking_off(postmark, alic
     assert "/link/?sesame=" in body["TextBody"]
 
 
-def bounce(client: Client, address: str, secret: str = WEBHOOK_SECRET):
+def bounce(client: Client, address: str, secret: str = WEBHOOK_SECRET, kind: str = "HardBounce"):
+    """Postmark's webhook reporting `kind`: HardBounce, SoftBounce, SpamComplaint, …"""
     event = {
-        "RecordType": "Bounce",
-        "Type": "HardBounce",
+        "RecordType": "SpamComplaint" if kind == "SpamComplaint" else "Bounce",
+        "Type": kind,
         "TypeCode": 1,
         "MessageID": "b7bc2f4a",
         "Email": address,
@@ -110,7 +117,7 @@ def bounce(client: Client, address: str, secret: str = WEBHOOK_SECRET):
     )
 
 
-def test_a_hard_bounce_stops_further_mail_and_the_answer_stays_the_same(postmark, alice):
+def test_a_bounce_stops_mail_for_a_while_and_the_answer_stays_the_same(postmark, alice):
     # As a provider posts: no CSRF token, so the webhook must stay exempt from the check.
     provider = Client(enforce_csrf_checks=True, headers={"X-Forwarded-Proto": "https"})
     received = bounce(provider, "Alice@Example.com")
@@ -151,3 +158,48 @@ def test_without_a_webhook_secret_nobody_can_report_a_bounce(settings, alice):
 
     assert forged.status_code == HTTPStatus.NOT_FOUND
     assert not SuppressedAddress.objects.exists()
+
+
+def test_a_full_mailbox_pauses_mail_for_a_day_then_its_owner_can_sign_in_again(postmark, alice):
+    # anymail reports Postmark's SoftBounce (a full mailbox, a server down) as "bounced" too.
+    bounce(browser(), "alice@example.com", kind="SoftBounce")
+
+    browser().post("/", {"email": "alice@example.com"})
+    paused = len(postmark.received)
+    with time_machine.travel(timezone.now() + BOUNCE_PAUSE + timedelta(minutes=1)):
+        browser().post("/", {"email": "alice@example.com"})
+
+    assert paused == 0
+    ((_, _, body),) = postmark.received
+    assert body["To"] == "alice@example.com"
+
+
+def test_a_complaint_stops_mail_for_good_and_a_later_bounce_does_not_shorten_it(postmark, alice):
+    bounce(browser(), "alice@example.com", kind="SpamComplaint")
+    bounce(browser(), "alice@example.com", kind="SoftBounce")
+
+    with time_machine.travel(timezone.now() + timedelta(days=400)):
+        asked = browser().post("/", {"email": "alice@example.com"})
+
+    assert asked["Location"] == "/check-inbox/"
+    assert postmark.received == []
+    assert SuppressedAddress.objects.get().reason == "complained"
+
+
+@pytest.mark.system
+def test_addresses_a_bounce_stopped_for_good_before_the_pause_existed_get_mail_again():
+    url = database_of_its_own("suppressions_before_pauses", "accounts", "0006")
+    with psycopg.connect(url, autocommit=True) as database:
+        database.execute(
+            "INSERT INTO accounts_suppressedaddress (email, reason, created_at) VALUES "
+            "('full@example.com', 'bounced', now() - interval '3 days'), "
+            "('spam@example.com', 'complained', now() - interval '3 days')"
+        )
+
+        migrate(url)
+
+        rows = database.execute(
+            "SELECT email, until < now() FROM accounts_suppressedaddress ORDER BY email"
+        ).fetchall()
+    # The bounce's pause ended two days ago; the complaint still stops mail, for good.
+    assert rows == [("full@example.com", True), ("spam@example.com", None)]

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.models import SignInEmail, User
+from accounts.models import SignInEmail, SuppressedAddress, User
 from tests.environment import redis_server
 from tests.helpers import code_in, link_in, path_of
 
@@ -155,3 +155,13 @@ def test_sign_in_emails_and_their_tasks_are_kept_for_a_day(mailbox, alice):
 
     assert SignInEmail.objects.count() == 1  # today's
     assert not DBTaskResult.objects.filter(pk=task.pk).exists()
+
+
+def test_pauses_of_mail_that_ended_are_pruned_and_stops_for_good_are_kept(mailbox, alice):
+    hour_ago = timezone.now() - timedelta(hours=1)
+    SuppressedAddress.objects.create(email="ended@example.com", reason="bounced", until=hour_ago)
+    SuppressedAddress.objects.create(email="spam@example.com", reason="complained")
+
+    signed_in_browser(mailbox, "alice@example.com")
+
+    assert list(SuppressedAddress.objects.values_list("email", flat=True)) == ["spam@example.com"]
