@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from accounts.audit import device_of
-from accounts.models import SignInEmail, SignInEvent, SuppressedAddress, User
+from accounts.models import Passkey, SignInEmail, SignInEvent, SuppressedAddress, User
 
 
 @admin.register(User)
@@ -23,6 +23,20 @@ class UserAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("last_login", "date_joined")
     filter_horizontal = ("groups", "user_permissions")
+
+
+@admin.register(Passkey)
+class PasskeyAdmin(admin.ModelAdmin):
+    # Only made by their owner's browser. Deleting one is how staff who lost every passkey get
+    # back in when STAFF_REQUIRE_PASSKEY guards theirs (accounts/admin_site.py): another admin
+    # deletes it, and they add a new one after an email sign-in.
+    list_display = ("user", "name", "created_at", "last_used_at", "backed_up")
+    search_fields = ("user__email", "name")
+    fields = ("user", "name", "created_at", "last_used_at", "backed_up", "aaguid")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(SuppressedAddress)

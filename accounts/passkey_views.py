@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from accounts.admin_site import passkeys_locked
 from accounts.audit import record
 from accounts.client_ip import client_ip
 from accounts.events import log_event
@@ -136,7 +137,14 @@ def _refused(request: HttpRequest, problem: "PasskeyProblem", next_url: str) -> 
 def add_options(request: HttpRequest) -> HttpResponse:
     from accounts import passkeys
 
+    if passkeys_locked(request):
+        return JsonResponse({"error": "passkey_sign_in_needed"}, status=HTTPStatus.FORBIDDEN)
     return _options(passkeys.registration_options(request, request.user))
+
+
+def _locked(request: HttpRequest) -> HttpResponse:
+    messages.error(request, _("Sign in with one of your passkeys first: then you can change them."))
+    return redirect("account")
 
 
 ADD_PROBLEMS = {
@@ -155,6 +163,8 @@ ADD_PROBLEMS = {
 def add(request: HttpRequest) -> HttpResponse:
     from accounts import passkeys
 
+    if passkeys_locked(request):
+        return _locked(request)
     try:
         passkey = passkeys.register(request, request.user, request.POST.get("credential", ""))
     except passkeys.PasskeyProblem as problem:
@@ -188,6 +198,8 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def remove(request: HttpRequest, pk: int) -> HttpResponse:
     passkey = get_object_or_404(Passkey, pk=pk, user=request.user)
+    if passkeys_locked(request):
+        return _locked(request)
     if not signed_in_recently(request):
         # Whoever holds a stolen session should not take the person's way back in.
         messages.error(

@@ -28,7 +28,7 @@ from accounts.address_change import (
     pending_change,
 )
 from accounts.addresses import display_address
-from accounts.admin_site import passkey_required_for_admin
+from accounts.admin_site import passkey_required_for_admin, passkeys_locked
 from accounts.audit import device_of, record, record_link_opened
 from accounts.browsers import browsers_of, end, end_all_but, note_sign_in
 from accounts.client_ip import client_ip
@@ -404,6 +404,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "passkey_account": _passkey_account(request.user, passkeys),
         "forget_passkey": request.session.pop(FORGET_PASSKEY, ""),
         "passkey_rp_id": settings.PASSKEY_RP_ID,
+        "passkeys_locked": passkeys_locked(request),
         "browsers": browsers,
         "events": recent,
         "others": sum(not b["here"] for b in browsers),

@@ -514,6 +514,55 @@ class TestStaffRequirePasskey:
 
         assert person.get("/admin/").status_code == HTTPStatus.OK
 
+    def test_a_phished_code_cannot_add_a_passkey_or_remove_theirs(self, boss, passkey):
+        add_passkey(signed_in(boss), passkey)  # the first one, by email: nothing to guard yet
+        theirs = Passkey.objects.get()
+        attacker = signed_in(boss)  # what a code typed on a look-alike site gives
+        attacker.get("/account/")  # a sign-in this recent may remove passkeys, otherwise
+
+        options = attacker.post("/account/passkeys/options/")
+        added = attacker.post("/account/passkeys/", {"credential": "{}"}, follow=True)
+        removed = attacker.post(f"/account/passkeys/{theirs.pk}/remove/", follow=True)
+
+        assert options.status_code == HTTPStatus.FORBIDDEN
+        assert "Sign in with one of your passkeys first" in added.text
+        assert "Sign in with one of your passkeys first" in removed.text
+        assert list(Passkey.objects.all()) == [theirs]
+        page = attacker.get("/account/").text
+        assert "data-passkeys-locked" in page and 'data-passkey="add"' not in page
+        assert "/remove/" not in page
+
+    def test_a_passkey_sign_in_adds_and_removes_passkeys(self, boss, passkey):
+        add_passkey(signed_in(boss), passkey)
+        person = browser()
+        sign_in_with(person, passkey)
+
+        add_passkey(person, SoftPasskey(origin=TEST_SITE_URL, rp_id=SITE_HOST))
+        first = Passkey.objects.order_by("created_at").first()
+        person.post(f"/account/passkeys/{first.pk}/remove/")
+
+        assert Passkey.objects.count() == 1 and not Passkey.objects.filter(pk=first.pk).exists()
+
+    def test_staff_who_lost_their_passkey_get_back_in_once_another_admin_deletes_it(
+        self, boss, passkey
+    ):
+        add_passkey(signed_in(boss), passkey)
+        lost = Passkey.objects.get()
+        colleague = User.objects.create_superuser("colleague@example.com")
+        colleagues_passkey = SoftPasskey(origin=TEST_SITE_URL, rp_id=SITE_HOST)
+        add_passkey(signed_in(colleague), colleagues_passkey)
+        admin = browser()
+        sign_in_with(admin, colleagues_passkey)
+
+        listed = admin.get("/admin/accounts/passkey/")
+        deleted = admin.post(f"/admin/accounts/passkey/{lost.pk}/delete/", {"post": "yes"})
+        page = add_passkey(signed_in(boss), SoftPasskey(origin=TEST_SITE_URL, rp_id=SITE_HOST))
+
+        assert listed.status_code == HTTPStatus.OK and "boss@example.com" in listed.text
+        assert deleted.status_code == HTTPStatus.FOUND
+        assert "Passkey added" in page
+        assert not Passkey.objects.filter(pk=lost.pk).exists()
+
     def test_with_the_setting_off_an_email_sign_in_opens_the_admin(self, boss, settings):
         settings.STAFF_REQUIRE_PASSKEY = False
 
