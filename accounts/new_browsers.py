@@ -74,13 +74,17 @@ def send_notice(user_id: int, when: str, device: str, network: str) -> str:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return "no account"
-    context = {
+    send_templated("emails/new_browser", user.email, notice_context(user, when, device, network))
+    log_event("new_browser_notice_sent", email=mask_address(user.email))
+    return "sent"
+
+
+def notice_context(user: User, when: str, device: str, network: str) -> dict:
+    """What a notice about something done from a browser says of it (passkey_notice.py too)."""
+    return {
         "address": display_address(user.email),
         "when": datetime.fromisoformat(when),
         "device": device or "an unknown browser",
         "network": network,
         "account_url": settings.SITE_URL + reverse("account"),
     }
-    send_templated("emails/new_browser", user.email, context)
-    log_event("new_browser_notice_sent", email=mask_address(user.email))
-    return "sent"

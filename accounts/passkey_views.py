@@ -28,6 +28,7 @@ from accounts.client_ip import client_ip
 from accounts.events import log_event
 from accounts.forms import LoginLinkForm, PasskeyNameForm
 from accounts.models import Passkey, SignInEvent
+from accounts.passkey_notice import announce
 from accounts.rate_limits import (
     LimitsUnavailable,
     RateLimited,
@@ -173,6 +174,7 @@ def add(request: HttpRequest) -> HttpResponse:
         return redirect("account")
     log_event("passkey_added", user=request.user.pk)
     record(Kind.PASSKEY_ADDED, request, request.user)
+    announce(request, passkey)
     messages.success(
         request,
         _("Passkey added: “%(name)s”. Next time, sign in with it alone.") % {"name": passkey.name},

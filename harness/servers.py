@@ -298,9 +298,12 @@ class Mailbox:
             self.peers.clear()
             self.by_recipient.clear()
 
-    def message_to(self, address: str, timeout: float = 10.0) -> EmailMessage:
+    def message_to(self, address: str, timeout: float = 10.0, subject: str = "") -> EmailMessage:
+        """The first email to `address` (whose subject holds `subject`), waiting for it."""
+
         def arrived() -> EmailMessage | None:
-            return next(iter(self.by_recipient.get(address, [])), None)
+            mail = self.by_recipient.get(address, [])
+            return next((m for m in mail if subject in (m["Subject"] or "")), None)
 
         with self.arrived:
             if not self.arrived.wait_for(arrived, timeout):

@@ -378,6 +378,10 @@ ACCOUNT_EMAILS = {
         "emails/new_browser.html",
         {"device": "Mobile Safari 18 on iOS", "network": "203.0.113.0/24"},
     ),
+    "passkey-added": (
+        "emails/passkey_added.html",
+        {"name": "iCloud Keychain", "device": "Safari 18 on macOS", "network": "203.0.113.0/24"},
+    ),
     "address-change": ("emails/address_change.html", {"code": "381 604", "minutes": 10}),
     "address-changed": ("emails/address_changed.html", {"new_address": "alice@example.org"}),
     "address-taken": ("emails/address_taken.html", {}),
@@ -579,6 +583,8 @@ def add_a_passkey(page: Page, origin: str, mailbox, address: str) -> None:
     page.get_by_role("button", name="Add a passkey").click()
     expect(heading(page)).to_have_text("Your account")
     expect(page.get_by_role("status").first).to_contain_text("Passkey added")
+    # The account is told by email; a test that clears the mailbox next must not race it.
+    mailbox.message_to(address, subject="A passkey was added")
 
 
 def sign_out(page: Page, origin: str) -> None:

@@ -94,6 +94,18 @@ def test_a_person_adds_a_passkey_and_later_signs_in_with_it_alone(alice, passkey
     assert event.detail == "passkey"
 
 
+def test_the_account_is_told_by_email_that_a_passkey_was_added(alice, passkey, mailbox):
+    add_passkey(signed_in(alice), passkey)
+
+    notice = mailbox.message_to("alice@example.com")
+    text = notice.get_body(preferencelist=("plain",)).get_content()
+
+    assert notice["Subject"] == "A passkey was added to your Latchkey account"
+    assert "Passkey:  Mobile Safari 18 on iOS" in text
+    assert f"{TEST_SITE_URL}/account/" in text
+    assert "sesame" not in notice.as_string()
+
+
 def test_a_passkey_sign_in_goes_where_the_person_was_going(alices_passkey):
     response = sign_in_with(browser(), alices_passkey, next_url="/account/")
 
@@ -127,6 +139,7 @@ def test_one_account_keeps_one_handle_for_all_its_passkeys(alice, passkey):
 
 
 def test_a_passkey_sign_in_ends_every_older_emailed_link(alice, alices_passkey, client, mailbox):
+    mailbox.clear()  # the notice that the passkey was added
     client.post("/", {"email": "alice@example.com"})
     link = link_in(mailbox.message_to("alice@example.com"))
 
