@@ -24,7 +24,7 @@ from anymail.signals import AnymailTrackingEvent, tracking
 from anymail.utils import get_anymail_setting
 from django.db.models import Q
 from django.dispatch import receiver
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.urls import URLPattern
 from django.utils import timezone
 
@@ -88,6 +88,12 @@ def _needs_a_secret(view):
                 "webhook_refused", level=logging.WARNING, reason="ANYMAIL_WEBHOOK_SECRET is not set"
             )
             raise Http404
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            # anymail parses a payload only after checking the secret, and reads what it
+            # expects without asking: nonsense is a 400, not a 500 the provider would retry.
+            log_event("webhook_unreadable", level=logging.WARNING, problem=type(error).__name__)
+            return HttpResponseBadRequest("This is not a webhook payload we can read.")
 
     return guarded

@@ -203,3 +203,22 @@ def test_addresses_a_bounce_stopped_for_good_before_the_pause_existed_get_mail_a
         ).fetchall()
     # The bounce's pause ended two days ago; the complaint still stops mail, for good.
     assert rows == [("full@example.com", True), ("spam@example.com", None)]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["not json", "[]", '{"RecordType": "Bounce", "Type": "HardBounce", "Email": 5}', "null"],
+)
+def test_nonsense_from_someone_with_the_secret_is_a_400_and_changes_nothing(postmark, payload):
+    credentials = b64encode(WEBHOOK_SECRET.encode()).decode()
+    provider = Client(raise_request_exception=False, headers={"X-Forwarded-Proto": "https"})
+
+    answer = provider.post(
+        "/anymail/postmark/tracking/",
+        payload,
+        content_type="application/json",
+        headers={"Authorization": f"Basic {credentials}"},
+    )
+
+    assert answer.status_code == HTTPStatus.BAD_REQUEST
+    assert not SuppressedAddress.objects.exists()
