@@ -124,10 +124,9 @@ def send_proof(request_id: str, user_id: int, new_address: str) -> str:
         return "no account"
     if User.objects.filter(email=new_address).exists():
         # Said only to the new address's owner: the person asking learns nothing from the page.
-        send_templated(
-            "emails/address_taken", new_address, {"address": display_address(new_address)}
-        )
-        return "taken"
+        context = {"address": display_address(new_address)}
+        sent = send_templated("emails/address_taken", new_address, context)
+        return "taken" if sent else "suppressed"
     token = _signer().sign_object({"account": user.pk, "from": user.email, "to": new_address})
     link = (
         settings.SITE_URL + reverse("confirm_address_change") + "?" + urlencode({"change": token})
@@ -139,8 +138,8 @@ def send_proof(request_id: str, user_id: int, new_address: str) -> str:
         "code": grouped(code),
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
     }
-    send_templated("emails/address_change", new_address, context)
-    return "sent"
+    sent = send_templated("emails/address_change", new_address, context)
+    return "sent" if sent else "suppressed"
 
 
 @task()
@@ -150,5 +149,5 @@ def send_notice_to_old_address(old_address: str, new_address: str, when: str) ->
         "new_address": display_address(new_address),
         "when": datetime.fromisoformat(when),
     }
-    send_templated("emails/address_changed", old_address, context)
-    return "sent"
+    sent = send_templated("emails/address_changed", old_address, context)
+    return "sent" if sent else "suppressed"

@@ -23,7 +23,7 @@ import secrets
 import smtplib
 from datetime import timedelta
 
-from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from anymail.exceptions import AnymailAPIError, AnymailError
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
@@ -38,7 +38,7 @@ from accounts.login_links import build_login_link, find_account
 from accounts.mail import send_templated
 from accounts.models import SignInEmail, SignInEvent, User
 from accounts.rate_limits import LimitsUnavailable, forgive_address
-from accounts.suppression import is_suppressed, suppress
+from accounts.suppression import is_suppressed
 
 Status = SignInEmail.Status
 
@@ -99,32 +99,27 @@ def deliver(email_id: str) -> str:
     email.signup = user is not None and user.pk is None
     email.save(update_fields=["user", "user_last_login", "signup"])
     try:
-        _send(email, user)
-    except AnymailRecipientsRefused:
-        # The provider will not write to this address (a past bounce or complaint): pause too.
-        # Its own list decides for how long; asking it again tomorrow costs one refused call.
-        suppress(email.address, "refused by the provider", for_good=False)
-        return _finish(email, Status.NOT_SENT)
+        sent = _send(email, user)
     except (smtplib.SMTPException, OSError, AnymailError) as error:
         return _failed(email, error)
     except Exception as error:
         _finish(email, Status.FAILED, problem=type(error).__name__)
         raise  # a defect: the task's own record keeps the traceback
-    return _finish(email, Status.SENT)
+    # Not sent: the provider refused the address (accounts/mail.py put it on the list).
+    return _finish(email, Status.SENT if sent else Status.NOT_SENT)
 
 
-def _send(email: SignInEmail, user: User | None) -> None:
+def _send(email: SignInEmail, user: User | None) -> bool:
     """Mail the link and the code, or, when there is no account to sign in to, a note saying so."""
     context = {
         "address": display_address(email.address),
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
     }
     if user is None:
-        send_templated("emails/no_account", email.address, context)
-        return
+        return send_templated("emails/no_account", email.address, context, checked=True)
     context["link"] = build_login_link(user, email.next_url)
     context["code"] = grouped(code_for(email.id))
-    send_templated("emails/login_link", email.address, context)
+    return send_templated("emails/login_link", email.address, context, checked=True)
 
 
 def _failed(email: SignInEmail, error: Exception) -> str:

@@ -1,5 +1,9 @@
 """Every email we send: a subject, a plain-text part and an HTML part, from one template name.
 
+None goes to an address on the suppression list (accounts/suppression.py), notices included: a
+person who marked our mail as spam must not get more of it, whatever it is about. An address the
+provider refuses joins the list for a while, as a bounce does.
+
 The mail worker (`manage.py worker`) keeps one mail backend for its whole life and one connection
 open between emails. Django makes a backend per email, and an SMTP backend with TLS builds its
 own TLS context, which loads the system's CA certificates: about 17 ms of CPU on the bench
@@ -14,10 +18,13 @@ import atexit
 import smtplib
 import time
 
+from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.template.loader import render_to_string
+
+from accounts.suppression import is_suppressed, suppress
 
 IDLE_SECONDS = 30
 
@@ -40,11 +47,15 @@ def keep_connection_open() -> None:
     atexit.register(_close_kept)
 
 
-def send_templated(template: str, to: str, context: dict) -> None:
+def send_templated(template: str, to: str, context: dict, checked: bool = False) -> bool:
     """Render `{template}_subject.txt`, `.txt` and `.html` and send them to one address.
 
-    Errors are the mail backend's own (smtplib's, anymail's): callers decide what they mean.
+    False, with nothing sent, for a suppressed address (`checked`: the caller has just looked)
+    or one the provider refuses. Other errors are the mail backend's own (smtplib's, anymail's):
+    callers decide what they mean.
     """
+    if not checked and is_suppressed(to):
+        return False
     context = {
         "site_name": settings.SITE_NAME,
         "site_host": settings.SITE_HOST,
@@ -58,10 +69,17 @@ def send_templated(template: str, to: str, context: dict) -> None:
         to=[to],
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    if _kept.enabled:
-        _send_on_kept_connection(message)
-    else:
-        message.send()
+    try:
+        if _kept.enabled:
+            _send_on_kept_connection(message)
+        else:
+            message.send()
+    except AnymailRecipientsRefused:
+        # The provider will not write to this address (a past bounce or complaint): pause too.
+        # Its own list decides for how long; asking it again tomorrow costs one refused call.
+        suppress(to, "refused by the provider", for_good=False)
+        return False
+    return True
 
 
 def _send_on_kept_connection(message: EmailMultiAlternatives) -> None:

@@ -74,7 +74,9 @@ def send_notice(user_id: int, when: str, device: str, network: str) -> str:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return "no account"
-    send_templated("emails/new_browser", user.email, notice_context(user, when, device, network))
+    context = notice_context(user, when, device, network)
+    if not send_templated("emails/new_browser", user.email, context):
+        return "suppressed"
     log_event("new_browser_notice_sent", email=mask_address(user.email))
     return "sent"
 

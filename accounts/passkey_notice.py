@@ -35,6 +35,7 @@ def send_notice(user_id: int, name: str, when: str, device: str, network: str) -
     if user is None:
         return "no account"
     context = {"name": name, **notice_context(user, when, device, network)}
-    send_templated("emails/passkey_added", user.email, context)
+    if not send_templated("emails/passkey_added", user.email, context):
+        return "suppressed"
     log_event("passkey_notice_sent", email=mask_address(user.email))
     return "sent"

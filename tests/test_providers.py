@@ -222,3 +222,29 @@ def test_nonsense_from_someone_with_the_secret_is_a_400_and_changes_nothing(post
 
     assert answer.status_code == HTTPStatus.BAD_REQUEST
     assert not SuppressedAddress.objects.exists()
+
+
+def changing_address(alice, new_address: str):
+    """Alice, signed in a moment ago, asks to move her account to `new_address`."""
+    laptop = browser()
+    laptop.force_login(alice)
+    laptop.get("/account/")  # the sign-in's clock starts: it is recent
+    return laptop.post("/account/email/", {"email": new_address})
+
+
+def test_no_email_of_any_kind_goes_to_a_suppressed_address(postmark, alice):
+    SuppressedAddress.objects.create(email="new@example.org", reason="complained")
+
+    asked = changing_address(alice, "new@example.org")
+
+    assert asked["Location"] == "/account/email/confirm/"  # as for any address
+    assert postmark.received == []
+
+
+def test_an_account_email_the_provider_refuses_pauses_the_address_without_an_error(postmark, alice):
+    postmark.error_code = 406  # Postmark: "inactive recipient"
+
+    asked = changing_address(alice, "new@example.org")
+
+    assert asked["Location"] == "/account/email/confirm/"
+    assert SuppressedAddress.objects.get().email == "new@example.org"
