@@ -14,7 +14,7 @@ no longer matches.
 
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -25,10 +25,10 @@ from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.account_mail import NOTICES_TRIED_FOR, send_or_try_later
 from accounts.addresses import display_address
 from accounts.events import log_event, mask_address
 from accounts.login_codes import CodeProblem, code_for, code_matches, count_try, grouped
-from accounts.mail import send_templated
 from accounts.models import User
 from accounts.rate_limits import code_guessing_allowed, count_wrong_code
 
@@ -48,7 +48,7 @@ def ask_to_change(request: HttpRequest, new_address: str) -> None:
         "to": new_address,
         "issued_at": int(time.time()),
     }
-    send_proof.enqueue(request_id, request.user.pk, new_address)
+    send_proof.enqueue(request_id, request.user.pk, new_address, timezone.now().isoformat())
 
 
 def pending_change(request: HttpRequest) -> dict | None:
@@ -118,15 +118,25 @@ def _signer() -> signing.TimestampSigner:
 
 
 @task()
-def send_proof(request_id: str, user_id: int, new_address: str) -> str:
+def send_proof(
+    request_id: str, user_id: int, new_address: str, asked_at: str = "", attempt: int = 1
+) -> str:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return "no account"
+    # Worth sending while its code works; one queued before `asked_at` existed, once.
+    lifetime = timedelta(seconds=settings.LOGIN_LINK_MAX_AGE)
+    retries = {
+        "attempt": attempt,
+        "deadline": datetime.fromisoformat(asked_at) + lifetime if asked_at else timezone.now(),
+        "try_again": lambda at: send_proof.using(run_after=at).enqueue(
+            request_id, user_id, new_address, asked_at, attempt=attempt + 1
+        ),
+    }
     if User.objects.filter(email=new_address).exists():
         # Said only to the new address's owner: the person asking learns nothing from the page.
         context = {"address": display_address(new_address)}
-        sent = send_templated("emails/address_taken", new_address, context)
-        return "taken" if sent else "suppressed"
+        return send_or_try_later("emails/address_taken", new_address, context, **retries)
     token = _signer().sign_object({"account": user.pk, "from": user.email, "to": new_address})
     link = (
         settings.SITE_URL + reverse("confirm_address_change") + "?" + urlencode({"change": token})
@@ -138,16 +148,25 @@ def send_proof(request_id: str, user_id: int, new_address: str) -> str:
         "code": grouped(code),
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
     }
-    sent = send_templated("emails/address_change", new_address, context)
-    return "sent" if sent else "suppressed"
+    return send_or_try_later("emails/address_change", new_address, context, **retries)
 
 
 @task()
-def send_notice_to_old_address(old_address: str, new_address: str, when: str) -> str:
+def send_notice_to_old_address(
+    old_address: str, new_address: str, when: str, attempt: int = 1
+) -> str:
     context = {
         "address": display_address(old_address),
         "new_address": display_address(new_address),
         "when": datetime.fromisoformat(when),
     }
-    sent = send_templated("emails/address_changed", old_address, context)
-    return "sent" if sent else "suppressed"
+    return send_or_try_later(
+        "emails/address_changed",
+        old_address,
+        context,
+        attempt=attempt,
+        deadline=datetime.fromisoformat(when) + NOTICES_TRIED_FOR,
+        try_again=lambda at: send_notice_to_old_address.using(run_after=at).enqueue(
+            old_address, new_address, when, attempt=attempt + 1
+        ),
+    )

@@ -123,8 +123,8 @@ def _send(email: SignInEmail, user: User | None) -> bool:
 
 
 def _failed(email: SignInEmail, error: Exception) -> str:
-    problem = _describe(error)
-    retry_at = timezone.now() + timedelta(seconds=_delay_after(email.attempts))
+    problem = describe(error)
+    retry_at = timezone.now() + timedelta(seconds=delay_after(email.attempts))
     if is_transient(error) and retry_at < _expiry(email) and default_task_backend.supports_defer:
         _finish(email, Status.RETRYING, problem=problem)
         deliver.using(run_after=retry_at).enqueue(email.id)
@@ -180,13 +180,13 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, smtplib.SMTPException | OSError)
 
 
-def _describe(error: Exception) -> str:
+def describe(error: Exception) -> str:
     # A reply code and a class name tell an operator enough; reply texts may quote the address.
     code = getattr(error, "smtp_code", None) or getattr(error, "status_code", None)
     return f"{type(error).__name__} {code}" if code else type(error).__name__
 
 
-def _delay_after(attempts: int) -> int:
+def delay_after(attempts: int) -> int:
     return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
 
 

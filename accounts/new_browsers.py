@@ -18,10 +18,9 @@ from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.account_mail import NOTICES_TRIED_FOR, send_or_try_later
 from accounts.addresses import display_address
 from accounts.audit import device_of, origin_of
-from accounts.events import log_event, mask_address
-from accounts.mail import send_templated
 from accounts.models import KnownDevice, User
 
 # Long enough to recognise a returning browser; the cookie says nothing by itself.
@@ -70,15 +69,20 @@ def set_device_cookie(response: HttpResponse, value: str | None) -> None:
 
 
 @task()
-def send_notice(user_id: int, when: str, device: str, network: str) -> str:
+def send_notice(user_id: int, when: str, device: str, network: str, attempt: int = 1) -> str:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return "no account"
-    context = notice_context(user, when, device, network)
-    if not send_templated("emails/new_browser", user.email, context):
-        return "suppressed"
-    log_event("new_browser_notice_sent", email=mask_address(user.email))
-    return "sent"
+    return send_or_try_later(
+        "emails/new_browser",
+        user.email,
+        notice_context(user, when, device, network),
+        attempt=attempt,
+        deadline=datetime.fromisoformat(when) + NOTICES_TRIED_FOR,
+        try_again=lambda at: send_notice.using(run_after=at).enqueue(
+            user_id, when, device, network, attempt=attempt + 1
+        ),
+    )
 
 
 def notice_context(user: User, when: str, device: str, network: str) -> dict:

@@ -7,13 +7,14 @@ removes it. (ASVS 5.0 V6.3.7: notify people after their authentication details c
 Queued like every email; it carries no sign-in token.
 """
 
+from datetime import datetime
+
 from django.http import HttpRequest
 from django.tasks import task
 from django.utils import timezone
 
+from accounts.account_mail import NOTICES_TRIED_FOR, send_or_try_later
 from accounts.audit import device_of, origin_of
-from accounts.events import log_event, mask_address
-from accounts.mail import send_templated
 from accounts.models import Passkey, User
 from accounts.new_browsers import notice_context
 
@@ -30,12 +31,19 @@ def announce(request: HttpRequest, passkey: Passkey) -> None:
 
 
 @task()
-def send_notice(user_id: int, name: str, when: str, device: str, network: str) -> str:
+def send_notice(
+    user_id: int, name: str, when: str, device: str, network: str, attempt: int = 1
+) -> str:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return "no account"
-    context = {"name": name, **notice_context(user, when, device, network)}
-    if not send_templated("emails/passkey_added", user.email, context):
-        return "suppressed"
-    log_event("passkey_notice_sent", email=mask_address(user.email))
-    return "sent"
+    return send_or_try_later(
+        "emails/passkey_added",
+        user.email,
+        {"name": name, **notice_context(user, when, device, network)},
+        attempt=attempt,
+        deadline=datetime.fromisoformat(when) + NOTICES_TRIED_FOR,
+        try_again=lambda at: send_notice.using(run_after=at).enqueue(
+            user_id, name, when, device, network, attempt=attempt + 1
+        ),
+    )
