@@ -10,6 +10,14 @@ Nothing secret is queued or stored: the code is derived from the request's rando
 sign-in codes, and the link is Django's signing framework over (account, old address, new
 address), made when the email is sent. It works once: after the change, the old address in it
 no longer matches.
+
+The notice to the old address carries a way back, valid UNDO_DAYS: whoever phished a code can
+prove an inbox of their own and move the account there, and the owner, whose sign-in emails now
+go elsewhere, would have no way in. Undoing puts the old address back, signs every browser out
+and removes every passkey (the intruder may have added one), so the owner starts again from the
+inbox alone. It is a signed token over (account, new address, old address), spent once the
+address is no longer the new one, and it asks for a press of a button, as sign-in links do,
+because mail scanners open links.
 """
 
 import secrets
@@ -18,6 +26,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -34,6 +43,8 @@ from accounts.rate_limits import code_guessing_allowed, count_wrong_code
 
 SESSION_KEY = "address_change"
 SALT = "accounts.address-change"
+UNDO_SALT = "accounts.address-change-undo"
+UNDO_DAYS = 7
 
 
 class ChangeProblem(CodeProblem):
@@ -113,8 +124,41 @@ def change(request: HttpRequest, new_address: str) -> bool:
     return True
 
 
-def _signer() -> signing.TimestampSigner:
-    return signing.TimestampSigner(salt=SALT, sep=".")
+def check_undo(token: str) -> tuple[User, str]:
+    """The account an undo link is for and the address it gives back; ChangeProblem if none."""
+    try:
+        signed = _signer(UNDO_SALT).unsign_object(token, max_age=timedelta(days=UNDO_DAYS))
+    except signing.SignatureExpired:
+        raise ChangeProblem("expired") from None
+    except (signing.BadSignature, TypeError, ValueError):
+        raise ChangeProblem("invalid") from None
+    if not isinstance(signed, dict):
+        raise ChangeProblem("invalid")
+    user = User.objects.filter(pk=signed.get("account"), is_active=True).first()
+    if user is None:
+        raise ChangeProblem("invalid")
+    if user.email != signed.get("to"):
+        raise ChangeProblem("used")  # undone already, or the address changed again since
+    return user, str(signed.get("from", ""))
+
+
+def undo(user: User, old_address: str) -> None:
+    """Give the account its old address back, sign every browser out, remove every passkey."""
+    try:
+        with transaction.atomic():
+            account = User.objects.filter(pk=user.pk, email=user.email)
+            if not account.update(email=old_address):
+                raise ChangeProblem("used")  # undone by a second press meanwhile
+            sessions = list(user.browsers.values_list("session_id", flat=True))
+            Session.objects.filter(pk__in=sessions).delete()  # their browsers' rows go too
+            user.passkeys.all().delete()
+    except IntegrityError:
+        raise ChangeProblem("taken") from None  # another account took the old address since
+    log_event("address_change_undone", user=user.pk, email=mask_address(old_address))
+
+
+def _signer(salt: str = SALT) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=salt, sep=".")
 
 
 @task()
@@ -159,7 +203,15 @@ def send_notice_to_old_address(
         "address": display_address(old_address),
         "new_address": display_address(new_address),
         "when": datetime.fromisoformat(when),
+        "undo_days": UNDO_DAYS,
     }
+    user = User.objects.filter(email=new_address, is_active=True).first()
+    if user is not None:  # else changed again, or closed, since: nothing to undo
+        token = _signer(UNDO_SALT).sign_object(
+            {"account": user.pk, "from": old_address, "to": new_address}
+        )
+        query = urlencode({"change": token})
+        context["undo_link"] = settings.SITE_URL + reverse("undo_address_change") + "?" + query
     return send_or_try_later(
         "emails/address_changed",
         old_address,

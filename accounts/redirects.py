@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 # genuine sign-in into a second one, into the attacker's account (login CSRF).
 CREDENTIAL_PARAMETERS = ("sesame",)
 # Pages that spend a credential: no `next` may lead there, with or without one.
-SIGN_IN_VIEWS = {"confirm_link", "confirm_address_change"}
+SIGN_IN_VIEWS = {"confirm_link", "confirm_address_change", "undo_address_change"}
 
 
 def safe_next_url(value: str | None) -> str:

@@ -20,12 +20,15 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.address_change import (
+    UNDO_DAYS,
     ChangeProblem,
     ask_to_change,
     change,
     check_code,
     check_link,
+    check_undo,
     pending_change,
+    undo,
 )
 from accounts.addresses import display_address
 from accounts.admin_site import passkey_required_for_admin, passkeys_locked
@@ -557,6 +560,37 @@ def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpR
         _("Your address is now %(address)s.") % {"address": display_address(new_address)},
     )
     response = redirect("account")
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_post_parameters("change")
+@never_cache
+def undo_address_change(request: HttpRequest) -> HttpResponse:
+    """From the notice to the old address: put it back, and end every sign-in and passkey."""
+    token = (request.POST.get("change") or request.GET.get("change") or "")[:1000]
+    try:
+        user, old_address = check_undo(token)
+        if request.method == "POST":
+            undo(user, old_address)
+            record(Kind.ADDRESS_CHANGED, request, user, detail="undone")
+            if request.user.pk == user.pk:
+                logout(request)  # its session is gone already; this also drops the cookie
+            context = {"address": display_address(old_address)}
+            response = render(request, "accounts/address_change_undone.html", context)
+        else:
+            context = {
+                "token": token,
+                "now": display_address(user.email),
+                "before": display_address(old_address),
+            }
+            response = render(request, "accounts/undo_address_change.html", context)
+    except ChangeProblem as problem:
+        status = HTTPStatus.GONE if problem.reason in ("expired", "used") else 400
+        context = {"reason": problem.reason, "days": UNDO_DAYS}
+        response = render(request, "accounts/undo_problem.html", context, status=status)
+    # The URL holds the token: nothing may carry it further.
     response["Referrer-Policy"] = "no-referrer"
     return response
 

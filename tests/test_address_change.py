@@ -9,7 +9,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import SignInEvent, User
+from accounts.models import Passkey, SignInEvent, User
 from tests.helpers import code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +157,58 @@ def test_the_code_typed_after_the_link_did_the_change_says_so_and_tells_nobody_t
     notices = [m["To"] for m in mailbox.messages if "was changed" in m["Subject"]]
     assert notices == ["alice@example.com"]
     assert SignInEvent.objects.filter(kind=SignInEvent.Kind.ADDRESS_CHANGED).count() == 1
+
+
+def moved_by_an_intruder(mailbox, alice) -> tuple[Client, Client, str]:
+    """Alice's laptop, and an intruder's browser that moved her account to mallory@example.net
+    (with a code phished from her) after adding a passkey of its own; the notice's undo link."""
+    laptop = signed_in(mailbox)
+    intruder = signed_in(mailbox)
+    Passkey.objects.create(
+        user=alice, credential_id=b"intruder", public_key=b"key", user_handle=b"h", name="mine"
+    )
+    intruder.post("/account/email/", {"email": "mallory@example.net"})
+    proof = mailbox.message_to("mallory@example.net")
+    intruder.post("/account/email/confirm/", {"code": code_in(proof)})
+    (notice,) = [
+        m for m in mailbox.by_recipient["alice@example.com"] if "was changed" in m["Subject"]
+    ]
+    return laptop, intruder, link_in(notice)
+
+
+def test_the_old_address_undoes_a_change_it_did_not_make_and_ends_every_way_in(mailbox, alice):
+    laptop, intruder, undo_link = moved_by_an_intruder(mailbox, alice)
+    phone = Client(headers={"X-Forwarded-Proto": "https"})  # the owner, signed out
+
+    page = phone.get(path_of(undo_link))
+    looked = User.objects.get(pk=alice.pk).email
+    undone = phone.post("/account/email/undo/", {"change": undo_link.split("change=")[1]})
+    again = phone.post("/account/email/undo/", {"change": undo_link.split("change=")[1]})
+
+    assert "/account/email/undo/?change=" in undo_link
+    assert page.status_code == HTTPStatus.OK and page["Referrer-Policy"] == "no-referrer"
+    assert b"make it <strong>alice@example.com</strong> again" in page.content
+    assert looked == "mallory@example.net"  # opening the link changes nothing
+    assert b"signs in as <strong>alice@example.com</strong> again" in undone.content
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+    for browser in (laptop, intruder):
+        assert browser.get("/dashboard/").status_code == HTTPStatus.FOUND  # signed out
+    assert not Passkey.objects.exists()
+    assert again.status_code == HTTPStatus.GONE
+    assert SignInEvent.objects.filter(kind="address_changed", detail="undone").count() == 1
+    # Alice signs in again the usual way.
+    assert signed_in(mailbox).get("/dashboard/").status_code == HTTPStatus.OK
+
+
+def test_an_undo_link_works_for_a_week_and_cannot_be_forged(mailbox, alice):
+    _, _, undo_link = moved_by_an_intruder(mailbox, alice)
+    token = undo_link.split("change=")[1]
+    phone = Client(headers={"X-Forwarded-Proto": "https"})
+
+    forged = phone.post("/account/email/undo/", {"change": token[:-2] + "xx"})
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
+        late = phone.post("/account/email/undo/", {"change": token})
+
+    assert forged.status_code == HTTPStatus.BAD_REQUEST
+    assert late.status_code == HTTPStatus.GONE and b"7 days" in late.content
+    assert User.objects.get(pk=alice.pk).email == "mallory@example.net"

@@ -383,7 +383,14 @@ ACCOUNT_EMAILS = {
         {"name": "iCloud Keychain", "device": "Safari 18 on macOS", "network": "203.0.113.0/24"},
     ),
     "address-change": ("emails/address_change.html", {"code": "381 604", "minutes": 10}),
-    "address-changed": ("emails/address_changed.html", {"new_address": "alice@example.org"}),
+    "address-changed": (
+        "emails/address_changed.html",
+        {
+            "new_address": "alice@example.org",
+            "undo_link": "https://signin.example.test/account/email/undo/?change=x",
+            "undo_days": 7,
+        },
+    ),
     "address-taken": ("emails/address_taken.html", {}),
 }
 
