@@ -134,6 +134,12 @@ def test_deleting_the_account_takes_its_sessions_and_personal_data(mailbox, alic
     kept = list(SignInEvent.objects.values("user", "network", "user_agent"))
     assert kept and all(e == {"user": None, "network": "", "user_agent": ""} for e in kept[:-1])
     assert SignInEvent.objects.filter(kind=SignInEvent.Kind.ACCOUNT_DELETED).count() == 1
+    # One last email tells the address, in case it was not the person.
+    notice = mailbox.message_to("alice@example.com", subject="was deleted")
+    assert (
+        "was deleted, with what we kept about you"
+        in notice.get_body(preferencelist=("plain",)).get_content()
+    )
 
 
 def test_a_wrong_address_deletes_nothing_and_says_so(mailbox, alice):

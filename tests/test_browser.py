@@ -392,6 +392,7 @@ ACCOUNT_EMAILS = {
         },
     ),
     "address-taken": ("emails/address_taken.html", {}),
+    "account-deleted": ("emails/account_deleted.html", {}),
 }
 
 
