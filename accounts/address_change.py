@@ -17,7 +17,9 @@ go elsewhere, would have no way in. Undoing puts the old address back, signs eve
 and removes every passkey (the intruder may have added one), so the owner starts again from the
 inbox alone. It is a signed token over (account, new address, old address), spent once the
 address is no longer the new one, and it asks for a press of a button, as sign-in links do,
-because mail scanners open links.
+because mail scanners open links. For the same week the address cannot change again: a second
+move (to yet another inbox) would otherwise spend the first undo link, and the undo link of the
+second move would go to the intruder.
 """
 
 import secrets
@@ -60,6 +62,14 @@ def ask_to_change(request: HttpRequest, new_address: str) -> None:
         "issued_at": int(time.time()),
     }
     send_proof.enqueue(request_id, request.user.pk, new_address, timezone.now().isoformat())
+
+
+def next_change_allowed_at(user: User) -> datetime | None:
+    """When the address may change again, if not now (a change, or its undoing, this week)."""
+    if user.address_changed_at is None:
+        return None
+    allowed_at = user.address_changed_at + timedelta(days=UNDO_DAYS)
+    return allowed_at if allowed_at > timezone.now() else None
 
 
 def pending_change(request: HttpRequest) -> dict | None:
@@ -112,7 +122,9 @@ def change(request: HttpRequest, new_address: str) -> bool:
         return False
     try:
         with transaction.atomic():
-            changed = User.objects.filter(pk=user.pk, email=old_address).update(email=new_address)
+            changed = User.objects.filter(pk=user.pk, email=old_address).update(
+                email=new_address, address_changed_at=timezone.now()
+            )
     except IntegrityError:
         raise ChangeProblem("taken") from None
     if not changed:
@@ -147,7 +159,7 @@ def undo(user: User, old_address: str) -> None:
     try:
         with transaction.atomic():
             account = User.objects.filter(pk=user.pk, email=user.email)
-            if not account.update(email=old_address):
+            if not account.update(email=old_address, address_changed_at=timezone.now()):
                 raise ChangeProblem("used")  # undone by a second press meanwhile
             sessions = list(user.browsers.values_list("session_id", flat=True))
             Session.objects.filter(pk__in=sessions).delete()  # their browsers' rows go too

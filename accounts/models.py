@@ -59,6 +59,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_("Unselect this instead of deleting the account: it ends every sign-in link."),
     )
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # The last change of address, or its undoing: for a week after it, the old address may undo
+    # it, and so the address may not change again (accounts/address_change.py).
+    address_changed_at = models.DateTimeField(
+        _("address changed at"), null=True, blank=True, editable=False
+    )
 
     objects = UserManager()
 

@@ -27,6 +27,7 @@ from accounts.address_change import (
     check_code,
     check_link,
     check_undo,
+    next_change_allowed_at,
     pending_change,
     undo,
 )
@@ -479,6 +480,10 @@ def change_address(request: HttpRequest) -> HttpResponse:
     if not signed_in_recently(request):
         context = {"what": _("Changing your address"), "next_url": reverse("change_address")}
         return render(request, "accounts/sign_in_again.html", context, status=HTTPStatus.FORBIDDEN)
+    if allowed_at := next_change_allowed_at(request.user):
+        status = HTTPStatus.FORBIDDEN if request.method == "POST" else HTTPStatus.OK
+        context = {"allowed_at": allowed_at, "days": UNDO_DAYS}
+        return render(request, "accounts/change_address_later.html", context, status=status)
     form = ChangeAddressForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         new_address = form.cleaned_data["email"]

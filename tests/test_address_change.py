@@ -212,3 +212,22 @@ def test_an_undo_link_works_for_a_week_and_cannot_be_forged(mailbox, alice):
     assert forged.status_code == HTTPStatus.BAD_REQUEST
     assert late.status_code == HTTPStatus.GONE and b"7 days" in late.content
     assert User.objects.get(pk=alice.pk).email == "mallory@example.net"
+
+
+def test_a_second_change_waits_a_week_so_the_first_can_still_be_undone(mailbox, alice):
+    _, intruder, undo_link = moved_by_an_intruder(mailbox, alice)
+
+    shown = intruder.get("/account/email/")
+    second = intruder.post("/account/email/", {"email": "mallory2@example.net"})
+    phone = Client(headers={"X-Forwarded-Proto": "https"})
+    undone = phone.post("/account/email/undo/", {"change": undo_link.split("change=")[1]})
+
+    assert shown.status_code == HTTPStatus.OK and b"It can change again from" in shown.content
+    assert b'name="email"' not in shown.content
+    assert second.status_code == HTTPStatus.FORBIDDEN
+    assert "mallory2@example.net" not in mailbox.by_recipient
+    assert undone.status_code == HTTPStatus.OK
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
+        laptop = signed_in(mailbox)
+        assert laptop.post("/account/email/", {"email": "new@example.org"}).status_code == 302

@@ -40,7 +40,9 @@ def canonicalise(apps, schema_editor) -> None:
         user.email = address
         user.save(update_fields=["email"])
     if retired:
-        print(f"\n  Deactivated accounts whose address duplicates another or cannot be mailed: {retired}")
+        print(
+            f"\n  Deactivated accounts whose address duplicates another or cannot be mailed: {retired}"
+        )
 
 
 class Migration(migrations.Migration):

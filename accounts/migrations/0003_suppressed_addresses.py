@@ -5,23 +5,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_canonical_addresses'),
+        ("accounts", "0002_canonical_addresses"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SuppressedAddress',
+            name="SuppressedAddress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254, unique=True, verbose_name='email address')),
-                ('reason', models.CharField(max_length=40, verbose_name='reason')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='suppressed at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "email",
+                    models.EmailField(max_length=254, unique=True, verbose_name="email address"),
+                ),
+                ("reason", models.CharField(max_length=40, verbose_name="reason")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="suppressed at"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'suppressed address',
-                'verbose_name_plural': 'suppressed addresses',
+                "verbose_name": "suppressed address",
+                "verbose_name_plural": "suppressed addresses",
             },
         ),
     ]

@@ -7,81 +7,193 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_suppressed_addresses'),
-        ('sessions', '0001_initial'),
+        ("accounts", "0003_suppressed_addresses"),
+        ("sessions", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='KnownDevice',
+            name="KnownDevice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('digest', models.CharField(max_length=64)),
-                ('first_seen', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='known_devices', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("digest", models.CharField(max_length=64)),
+                ("first_seen", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="known_devices",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'digest'), name='known_device_once')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "digest"), name="known_device_once")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SignedInBrowser',
+            name="SignedInBrowser",
             fields=[
-                ('session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, serialize=False, to='sessions.session')),
-                ('handle', models.CharField(max_length=32, unique=True)),
-                ('signed_in_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='signed in at')),
-                ('last_active', models.DateTimeField(default=django.utils.timezone.now, verbose_name='last active')),
-                ('network', models.CharField(blank=True, max_length=50)),
-                ('user_agent', models.CharField(blank=True, max_length=256)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='browsers', to=settings.AUTH_USER_MODEL)),
+                (
+                    "session",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        serialize=False,
+                        to="sessions.session",
+                    ),
+                ),
+                ("handle", models.CharField(max_length=32, unique=True)),
+                (
+                    "signed_in_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="signed in at"
+                    ),
+                ),
+                (
+                    "last_active",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="last active"
+                    ),
+                ),
+                ("network", models.CharField(blank=True, max_length=50)),
+                ("user_agent", models.CharField(blank=True, max_length=256)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="browsers",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'signed-in browser',
-                'verbose_name_plural': 'signed-in browsers',
-                'indexes': [models.Index(fields=['user', '-last_active'], name='browser_user_active')],
+                "verbose_name": "signed-in browser",
+                "verbose_name_plural": "signed-in browsers",
+                "indexes": [
+                    models.Index(fields=["user", "-last_active"], name="browser_user_active")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SignInEmail',
+            name="SignInEmail",
             fields=[
-                ('id', models.CharField(editable=False, max_length=32, primary_key=True, serialize=False)),
-                ('address', models.EmailField(max_length=254, verbose_name='email address')),
-                ('next_url', models.CharField(blank=True, max_length=2000)),
-                ('network', models.CharField(blank=True, max_length=50)),
-                ('user_agent', models.CharField(blank=True, max_length=256)),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='requested at')),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('retrying', 'waiting to retry'), ('sent', 'sent'), ('not_sent', 'not sent on purpose'), ('failed', 'could not be delivered')], default='queued', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='sent at')),
-                ('problem', models.CharField(blank=True, max_length=100)),
-                ('user_last_login', models.DateTimeField(blank=True, null=True)),
-                ('signup', models.BooleanField(default=False)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.CharField(
+                        editable=False, max_length=32, primary_key=True, serialize=False
+                    ),
+                ),
+                ("address", models.EmailField(max_length=254, verbose_name="email address")),
+                ("next_url", models.CharField(blank=True, max_length=2000)),
+                ("network", models.CharField(blank=True, max_length=50)),
+                ("user_agent", models.CharField(blank=True, max_length=256)),
+                (
+                    "requested_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="requested at"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("retrying", "waiting to retry"),
+                            ("sent", "sent"),
+                            ("not_sent", "not sent on purpose"),
+                            ("failed", "could not be delivered"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="sent at")),
+                ("problem", models.CharField(blank=True, max_length=100)),
+                ("user_last_login", models.DateTimeField(blank=True, null=True)),
+                ("signup", models.BooleanField(default=False)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'sign-in email',
-                'verbose_name_plural': 'sign-in emails',
-                'indexes': [models.Index(fields=['requested_at'], name='signinemail_requested_at')],
+                "verbose_name": "sign-in email",
+                "verbose_name_plural": "sign-in emails",
+                "indexes": [models.Index(fields=["requested_at"], name="signinemail_requested_at")],
             },
         ),
         migrations.CreateModel(
-            name='SignInEvent',
+            name="SignInEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='at')),
-                ('kind', models.CharField(choices=[('requested', 'email asked for'), ('opened', 'link opened'), ('signed_in', 'signed in'), ('rejected', 'rejected'), ('signed_out', 'signed out'), ('browser_ended', 'another browser signed out from /account/'), ('address_changed', 'address changed'), ('deleted', 'account deleted')], max_length=16, verbose_name='what')),
-                ('detail', models.CharField(blank=True, max_length=16, verbose_name='how or why')),
-                ('network', models.CharField(blank=True, max_length=50, verbose_name='network')),
-                ('user_agent', models.CharField(blank=True, max_length=256, verbose_name='browser')),
-                ('likely_scanner', models.BooleanField(default=False, verbose_name='likely a mail scanner')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="at"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("requested", "email asked for"),
+                            ("opened", "link opened"),
+                            ("signed_in", "signed in"),
+                            ("rejected", "rejected"),
+                            ("signed_out", "signed out"),
+                            ("browser_ended", "another browser signed out from /account/"),
+                            ("address_changed", "address changed"),
+                            ("deleted", "account deleted"),
+                        ],
+                        max_length=16,
+                        verbose_name="what",
+                    ),
+                ),
+                ("detail", models.CharField(blank=True, max_length=16, verbose_name="how or why")),
+                ("network", models.CharField(blank=True, max_length=50, verbose_name="network")),
+                (
+                    "user_agent",
+                    models.CharField(blank=True, max_length=256, verbose_name="browser"),
+                ),
+                (
+                    "likely_scanner",
+                    models.BooleanField(default=False, verbose_name="likely a mail scanner"),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'sign-in event',
-                'verbose_name_plural': 'sign-in events',
-                'indexes': [models.Index(fields=['user', '-at'], name='signinevent_user_at')],
+                "verbose_name": "sign-in event",
+                "verbose_name_plural": "sign-in events",
+                "indexes": [models.Index(fields=["user", "-at"], name="signinevent_user_at")],
             },
         ),
     ]

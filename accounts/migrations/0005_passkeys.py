@@ -7,37 +7,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_sign_in_email_events_browsers'),
+        ("accounts", "0004_sign_in_email_events_browsers"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='signinevent',
-            name='kind',
-            field=models.CharField(choices=[('requested', 'email asked for'), ('opened', 'link opened'), ('signed_in', 'signed in'), ('rejected', 'rejected'), ('signed_out', 'signed out'), ('browser_ended', 'another browser signed out from /account/'), ('address_changed', 'address changed'), ('deleted', 'account deleted'), ('passkey_added', 'passkey added'), ('passkey_removed', 'passkey removed')], max_length=16, verbose_name='what'),
+            model_name="signinevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("requested", "email asked for"),
+                    ("opened", "link opened"),
+                    ("signed_in", "signed in"),
+                    ("rejected", "rejected"),
+                    ("signed_out", "signed out"),
+                    ("browser_ended", "another browser signed out from /account/"),
+                    ("address_changed", "address changed"),
+                    ("deleted", "account deleted"),
+                    ("passkey_added", "passkey added"),
+                    ("passkey_removed", "passkey removed"),
+                ],
+                max_length=16,
+                verbose_name="what",
+            ),
         ),
         migrations.CreateModel(
-            name='Passkey',
+            name="Passkey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('credential_id', models.BinaryField(unique=True)),
-                ('public_key', models.BinaryField()),
-                ('user_handle', models.BinaryField()),
-                ('sign_count', models.PositiveBigIntegerField(default=0)),
-                ('backup_eligible', models.BooleanField(default=False)),
-                ('backed_up', models.BooleanField(default=False)),
-                ('aaguid', models.CharField(blank=True, max_length=36)),
-                ('transports', models.JSONField(blank=True, default=list)),
-                ('name', models.CharField(max_length=64, verbose_name='name')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='added')),
-                ('last_used_at', models.DateTimeField(blank=True, null=True, verbose_name='last used')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='passkeys', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("credential_id", models.BinaryField(unique=True)),
+                ("public_key", models.BinaryField()),
+                ("user_handle", models.BinaryField()),
+                ("sign_count", models.PositiveBigIntegerField(default=0)),
+                ("backup_eligible", models.BooleanField(default=False)),
+                ("backed_up", models.BooleanField(default=False)),
+                ("aaguid", models.CharField(blank=True, max_length=36)),
+                ("transports", models.JSONField(blank=True, default=list)),
+                ("name", models.CharField(max_length=64, verbose_name="name")),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="added"),
+                ),
+                (
+                    "last_used_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last used"),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="passkeys",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'passkey',
-                'verbose_name_plural': 'passkeys',
+                "verbose_name": "passkey",
+                "verbose_name_plural": "passkeys",
             },
         ),
     ]

@@ -6,21 +6,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_passkeys'),
-        ('sessions', '0001_initial'),
+        ("accounts", "0005_passkeys"),
+        ("sessions", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='signedinbrowser',
-            name='session',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.DB_CASCADE, primary_key=True, serialize=False, to='sessions.session'),
+            model_name="signedinbrowser",
+            name="session",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.DB_CASCADE,
+                primary_key=True,
+                serialize=False,
+                to="sessions.session",
+            ),
         ),
         migrations.AlterField(
-            model_name='signedinbrowser',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.DB_CASCADE, related_name='browsers', to=settings.AUTH_USER_MODEL),
+            model_name="signedinbrowser",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.DB_CASCADE,
+                related_name="browsers",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]
