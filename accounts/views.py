@@ -510,25 +510,20 @@ def change_address(request: HttpRequest) -> HttpResponse:
 @never_cache
 def confirm_address_change(request: HttpRequest) -> HttpResponse:
     """The code typed here, or the emailed link opened in a browser signed in to the account."""
-    token = (request.POST.get("change") or request.GET.get("change") or "")[:1000]
+    if "change" in request.GET:
+        return _stash_address_token(request, reverse("confirm_address_change") + "?link")
+    token = _address_token(request) if "link" in request.GET or request.method == "POST" else ""
     if not request.user.is_authenticated:
-        # No redirect: `next` would carry the token into the sign-in email and logs.
-        response = render(request, "accounts/address_sign_in_first.html", status=HTTPStatus.OK)
-        response["Referrer-Policy"] = "no-referrer"
-        return response
+        # No redirect: `next` would carry the sign-in off to the link's page (never allowed).
+        return render(request, "accounts/address_sign_in_first.html", status=HTTPStatus.OK)
     form = ConfirmAddressForm(request.POST if "code" in request.POST else None)
     try:
         if token and request.method == "POST":
             new_address = check_link(request.user, token)
             return _address_changed(request, new_address, change(request, new_address))
         if token:
-            context = {
-                "token": token,
-                "to": display_address(check_link(request.user, token)),
-            }
-            response = render(request, "accounts/confirm_address_link.html", context)
-            response["Referrer-Policy"] = "no-referrer"
-            return response
+            context = {"token": token, "to": display_address(check_link(request.user, token))}
+            return render(request, "accounts/confirm_address_link.html", context)
         if request.method == "POST" and form.is_valid():
             new_address = check_code(request, form.cleaned_data["code"])
             return _address_changed(request, new_address, change(request, new_address))
@@ -540,7 +535,7 @@ def confirm_address_change(request: HttpRequest) -> HttpResponse:
                 {"reason": problem.reason},
                 status=HTTPStatus.GONE if problem.reason in ("expired", "used") else 400,
             )
-            response["Referrer-Policy"] = "no-referrer"
+            response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)
             return response
         form.add_error("code", _address_problem_message(problem))
     except LimitsUnavailable:
@@ -557,6 +552,37 @@ def confirm_address_change(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/confirm_address_code.html", context, status=status)
 
 
+def _stash_address_token(request: HttpRequest, to: str) -> HttpResponse:
+    """Move an address link's token out of the address bar into a cookie, then go to `to`.
+
+    As for sign-in links (confirm_link): a page whose URL holds a token must send no Referer,
+    and with "no-referrer" browsers send "Origin: null" with the page's form, which Django's
+    CSRF check refuses. Without this, pressing the button on an address link's page failed in
+    every real browser (tests/test_browser.py), while the test client, which sends no Origin,
+    passed.
+    """
+    response = HttpResponseRedirect(to)
+    response.status_code = HTTPStatus.SEE_OTHER
+    # No max_age: the cookie ends with the browser session; the token's own age limits it.
+    response.set_cookie(
+        settings.ADDRESS_LINK_COOKIE_NAME,
+        request.GET["change"][:1000],
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    # This response's URL holds the token: nothing may carry it further.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _address_token(request: HttpRequest) -> str:
+    """The token of an address link: posted by its page's form, or stashed in the cookie."""
+    return (
+        request.POST.get("change") or request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")
+    )[:1000]
+
+
 def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpResponse:
     if now:  # not when the link or the code had already done it
         record(Kind.ADDRESS_CHANGED, request, request.user)
@@ -565,7 +591,7 @@ def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpR
         _("Your address is now %(address)s.") % {"address": display_address(new_address)},
     )
     response = redirect("account")
-    response["Referrer-Policy"] = "no-referrer"
+    response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)
     return response
 
 
@@ -574,29 +600,29 @@ def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpR
 @never_cache
 def undo_address_change(request: HttpRequest) -> HttpResponse:
     """From the notice to the old address: put it back, and end every sign-in and passkey."""
-    token = (request.POST.get("change") or request.GET.get("change") or "")[:1000]
+    if "change" in request.GET:
+        return _stash_address_token(request, reverse("undo_address_change"))
+    token = _address_token(request)
     try:
         user, old_address = check_undo(token)
-        if request.method == "POST":
-            undo(user, old_address)
-            record(Kind.ADDRESS_CHANGED, request, user, detail="undone")
-            if request.user.pk == user.pk:
-                logout(request)  # its session is gone already; this also drops the cookie
-            context = {"address": display_address(old_address)}
-            response = render(request, "accounts/address_change_undone.html", context)
-        else:
+        if request.method != "POST":
             context = {
                 "token": token,
                 "now": display_address(user.email),
                 "before": display_address(old_address),
             }
-            response = render(request, "accounts/undo_address_change.html", context)
+            return render(request, "accounts/undo_address_change.html", context)
+        undo(user, old_address)
+        record(Kind.ADDRESS_CHANGED, request, user, detail="undone")
+        if request.user.pk == user.pk:
+            logout(request)  # its session is gone already; this also drops the cookie
+        context = {"address": display_address(old_address)}
+        response = render(request, "accounts/address_change_undone.html", context)
     except ChangeProblem as problem:
         status = HTTPStatus.GONE if problem.reason in ("expired", "used") else 400
         context = {"reason": problem.reason, "days": UNDO_DAYS}
         response = render(request, "accounts/undo_problem.html", context, status=status)
-    # The URL holds the token: nothing may carry it further.
-    response["Referrer-Policy"] = "no-referrer"
+    response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)
     return response
 
 

@@ -30,6 +30,7 @@ def secrets_in(request: HttpRequest | None) -> set[str]:
     for name in (
         settings.LOGIN_LINK_COOKIE_NAME,
         settings.LOGIN_BROWSER_COOKIE_NAME,
+        settings.ADDRESS_LINK_COOKIE_NAME,
         settings.SESSION_COOKIE_NAME,
         settings.CSRF_COOKIE_NAME,
     ):
@@ -50,7 +51,11 @@ class SecretFreeReporterFilter(SafeExceptionReporterFilter):
         return cleansed
 
     def cleanse_setting(self, key, value):
-        if key in (settings.LOGIN_LINK_COOKIE_NAME, settings.LOGIN_BROWSER_COOKIE_NAME):
+        if key in (
+            settings.LOGIN_LINK_COOKIE_NAME,
+            settings.LOGIN_BROWSER_COOKIE_NAME,
+            settings.ADDRESS_LINK_COOKIE_NAME,
+        ):
             return STARS
         return super().cleanse_setting(key, value)
 

@@ -344,11 +344,13 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     LOGIN_LINK_COOKIE_NAME = "__Host-sign-in-link"
     LOGIN_BROWSER_COOKIE_NAME = "__Host-sign-in-browser"
+    ADDRESS_LINK_COOKIE_NAME = "__Host-address-link"
     DEVICE_COOKIE_NAME = "__Host-device"
     PASSKEY_COOKIE_NAME = "__Host-passkey-challenge"
 else:
     LOGIN_LINK_COOKIE_NAME = "sign-in-link"
     LOGIN_BROWSER_COOKIE_NAME = "sign-in-browser"
+    ADDRESS_LINK_COOKIE_NAME = "address-link"
     DEVICE_COOKIE_NAME = "device"
     PASSKEY_COOKIE_NAME = "passkey-challenge"
 

@@ -765,3 +765,34 @@ def test_the_account_page_tells_the_browser_which_passkeys_still_count(passkey_a
         return held["credentials"] == []
 
     eventually(dropped, 5, "the laptop dropped the passkey removed on the phone")
+
+
+def test_a_new_address_proven_by_its_link_and_the_old_one_undoing_it(app, page, axe, mailbox):
+    old, new = f"ada-{page.viewport_name}@example.com", f"ada-{page.viewport_name}@example.org"
+    ask_for_a_link(page, app, old)
+    page.goto(link_in(mailbox.message_to(old)))
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(app.origin + "/account/email/")
+    page.get_by_label("New email address").fill(new)
+    page.get_by_role("button", name="Send the link and code").click()
+
+    page.goto(link_in(mailbox.message_to(new)))
+    expect(heading(page)).to_have_text(f"Change your address to {new}")
+    assert "change=" not in page.url
+    look_at(page, axe, "address-change-link")
+    page.get_by_role("button", name="Change my address").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Your address is now {new}.")
+
+    notice = mailbox.message_to(old, subject="was changed")
+    undo = re.search(
+        r"https://\S+/account/email/undo/\S+", notice.get_body(("plain",)).get_content()
+    )
+    page.goto(undo.group(0))
+    expect(heading(page)).to_have_text("Undo the change of address")
+    assert "change=" not in page.url
+    look_at(page, axe, "address-change-undo")
+    page.get_by_role("button", name="Undo the change").click()
+    expect(heading(page)).to_have_text("Your address is back")
+    look_at(page, axe, "address-change-undone")
+    page.goto(app.origin + "/dashboard/")
+    expect(heading(page)).to_have_text("Sign in")  # every browser was signed out
