@@ -1,3 +1,4 @@
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -251,12 +252,19 @@ def confirm_link(request: HttpRequest) -> HttpResponse:
             # is already in. A valid link for another account shows its page instead.
             messages.info(request, _("You are already signed in."))
             response = redirect("dashboard")
+            response["Referrer-Policy"] = "no-referrer"
+        elif "sesame" in request.GET:
+            # The page that explains must not hold the token in its URL either: under
+            # no-referrer its "Send a new email" form would be refused (Origin: null). It
+            # loads from the cookie, as the confirm page does, and says what is wrong there;
+            # text no token could be goes no further than the URL (and is invalid there).
+            token = request.GET["sesame"]
+            return _token_to_cookie(request, token if TOKEN_SHAPE.fullmatch(token) else "", "")
         else:
             log_event("link_rejected", reason=problem.reason, ip=client_ip(request))
             record(Kind.REJECTED, request, problem.user, detail=f"link {problem.reason}")
             response = _link_problem_page(request, problem)
         response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
-        response["Referrer-Policy"] = "no-referrer"
         return response
 
 
@@ -283,13 +291,26 @@ def _stash_token(request: HttpRequest) -> HttpResponse:
         response = redirect(open_next_url(sealed_next, form.cleaned_data["sesame"]) or "dashboard")
         response["Referrer-Policy"] = "no-referrer"
         return response
+    return _token_to_cookie(request, form.cleaned_data["sesame"], sealed_next)
+
+
+# What a sign-in token can look like: django-sesame's URL-safe base64, or a signup token, whose
+# parts Django's signing joins with "." (accounts/login_links.py). Anything else is no token.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_.:-]{1,600}")
+
+
+def _token_to_cookie(request: HttpRequest, token: str, sealed_next: str) -> HttpResponse:
+    """Redirect to /link/ with the token in a cookie: no page ever has it in its URL."""
     query = "?" + urlencode({"next": sealed_next}) if sealed_next else ""
     response = HttpResponseRedirect(reverse("confirm_link") + query)
     response.status_code = HTTPStatus.SEE_OTHER
     # No max_age: the cookies end with the browser session, so a link opened but never
     # confirmed on a shared computer does not outlive the browser.
     cookie = {"secure": settings.SESSION_COOKIE_SECURE, "httponly": True, "samesite": "Lax"}
-    response.set_cookie(settings.LOGIN_LINK_COOKIE_NAME, form.cleaned_data["sesame"], **cookie)
+    if token:
+        response.set_cookie(settings.LOGIN_LINK_COOKIE_NAME, token, **cookie)
+    else:
+        response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
     if settings.LOGIN_BROWSER_COOKIE_NAME not in request.COOKIES:
         # Names this browser to a second press of Sign in (login_links.remember_claim).
         browser = secrets.token_urlsafe(16)

@@ -236,7 +236,7 @@ def test_sign_in_with_next_lands_where_the_person_was_going(app, page, mailbox):
     assert page.url == f"{app.origin}/admin/"
 
 
-def test_an_expired_link_says_so(app, page, axe):
+def test_an_expired_link_says_so_and_sends_a_new_one(app, page, axe, mailbox):
     alice = User.objects.create_user("alice@example.com")
     with time_machine.travel(timezone.now() - timedelta(minutes=11)):
         query = get_query_string(alice, scope=LOGIN_SCOPE)
@@ -244,8 +244,11 @@ def test_an_expired_link_says_so(app, page, axe):
     page.goto(f"{app.origin}/link/{query}")
 
     expect(heading(page)).to_have_text("This link has expired")
-    expect(page.get_by_role("button", name="Send a new email")).to_be_visible()
+    assert "sesame" not in page.url
     look_at(page, axe, "link-expired")
+    page.get_by_role("button", name="Send a new email").click()
+    expect(heading(page)).to_have_text("Check your inbox")
+    assert "/link/?sesame=" in link_in(mailbox.message_to("alice@example.com"))
 
 
 def test_a_used_link_says_so(app, page, axe, mailbox):

@@ -135,7 +135,7 @@ def test_a_sign_in_by_code_ends_the_emailed_link(mailbox, alice):
     message = mailbox.message_to("alice@example.com")
     type_code(laptop, code_in(message))
 
-    opened = phone.get(path_of(link_in(message)))
+    opened = phone.get(path_of(link_in(message)), follow=True)
 
     # django-sesame signs last_login into the token: the code's sign-in moved it.
     assert opened.status_code == HTTPStatus.BAD_REQUEST

@@ -110,7 +110,7 @@ def test_another_browser_with_the_same_used_link_is_still_refused(mailbox, alice
     link = emailed_link(client, mailbox)
     press_sign_in(client, link)
 
-    opened = other.get(path_of(link))
+    opened = other.get(path_of(link), follow=True)
     pressed = other.post("/link/", {"sesame": link.split("sesame=")[1]})
 
     assert opened.status_code == pressed.status_code == HTTPStatus.GONE

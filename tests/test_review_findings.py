@@ -61,7 +61,7 @@ def test_reactivating_an_account_revives_neither_its_links_nor_its_sessions(mail
     alice.save(update_fields=["is_active"])
 
     assert client.get("/dashboard/").status_code == HTTPStatus.FOUND
-    assert other.get(path_of(outstanding)).status_code == HTTPStatus.BAD_REQUEST
+    assert other.get(path_of(outstanding), follow=True).status_code == HTTPStatus.BAD_REQUEST
 
 
 @pytest.mark.parametrize("path", ["/dashboard/", "/check-inbox/", "/admin/", "/link/", "/"])

@@ -73,9 +73,9 @@ def test_a_tampered_signup_link_is_not_valid_and_an_old_one_offers_a_new_email(m
     token = token_of(link)
     forged = token.replace(token.split(".")[0], "eyJlbWFpbCI6Im1hbGxvcnlAZXhhbXBsZS5jb20ifQ")
 
-    tampered = browser().get(f"/link/?sesame={forged}")
+    tampered = browser().get(f"/link/?sesame={forged}", follow=True)
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
-        expired = browser().get(path_of(link))
+        expired = browser().get(path_of(link), follow=True)
 
     assert tampered.status_code == HTTPStatus.BAD_REQUEST
     assert expired.status_code == HTTPStatus.GONE
