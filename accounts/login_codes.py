@@ -98,7 +98,12 @@ def claim_code(request: HttpRequest, typed: str) -> User:
     if email.signup:
         return _claim_signup(request, pending["address"])
     user = email.user
-    if user is None or not user.is_active or not User.objects.claim(user, email.user_last_login):
+    # A code mailed to an address the account no longer has dies with it, as its link does
+    # (SESAME_INVALIDATE_ON_EMAIL_CHANGE): else one asked for before a change, or before an
+    # undone one, still signed in whoever read it at the address the account left.
+    if user is None or not user.is_active or user.email != email.address:
+        raise CodeProblem("used")
+    if not User.objects.claim(user, email.user_last_login):
         raise CodeProblem("used")
     del request.session[SESSION_KEY]
     return user

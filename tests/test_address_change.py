@@ -237,3 +237,19 @@ def test_a_second_change_waits_a_week_so_the_first_can_still_be_undone(mailbox, 
     with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
         laptop = signed_in(mailbox)
         assert laptop.post("/account/email/", {"email": "new@example.org"}).status_code == 302
+
+
+def test_a_code_mailed_to_the_old_address_dies_with_it_as_its_link_does(mailbox, alice):
+    laptop = signed_in(mailbox)
+    waiting = Client(headers={"X-Forwarded-Proto": "https"})  # asked, then left for a while
+    mailbox.clear()
+    waiting.post("/", {"email": "alice@example.com"})
+    old_email = mailbox.message_to("alice@example.com")
+    laptop.post("/account/email/", {"email": "new@example.org"})
+    laptop.post("/account/email/confirm/", {"code": code_in(mailbox.message_to("new@example.org"))})
+
+    typed = waiting.post("/check-inbox/", {"code": code_in(old_email)})
+
+    assert User.objects.get(pk=alice.pk).email == "new@example.org"
+    assert typed.status_code == HTTPStatus.GONE
+    assert waiting.get("/dashboard/").status_code == HTTPStatus.FOUND  # not signed in
