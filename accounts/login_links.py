@@ -157,31 +157,37 @@ def _was_used(token: str) -> bool:
 SECOND_PRESS_WINDOW = 120
 
 
-def remember_claim(token: str, browser: str, user: User) -> None:
-    """Note which browser claimed this link, so that a repeated press from it is recognised.
+def remember_claim(token: str, browser: str, user: User, session_key: str) -> None:
+    """Note which browser claimed this link, and its new session, so that a repeated press
+    from it is recognised while that session lasts.
 
     On a slow network a person presses Sign in twice: the browser drops the first answer (the
     one with the new session) and shows the second, which finds the link used. `browser` is a
     random value in a cookie this browser got when it opened the link: another browser holding
-    the same link does not have it.
+    the same link does not have it. Only a digest of the session key is kept.
     """
     if not browser:
         return
+    remembered = (_digest(browser), user.pk, _digest(session_key))
     try:
-        cache.set(_claim_key(token), (_digest(browser), user.pk), timeout=SECOND_PRESS_WINDOW)
+        cache.set(_claim_key(token), remembered, timeout=SECOND_PRESS_WINDOW)
     except RedisError:
         pass  # The second press then says "used", as it did before.
 
 
 def reclaim(token: str, browser: str) -> User | None:
-    """The user a used link signed in, if this same browser claimed it moments ago."""
+    """The user a used link signed in, if this same browser claimed it moments ago and the
+    session it got then still exists: a press after "sign out other browsers", or after an
+    undone address change, must not sign that browser in again."""
     try:
         remembered = cache.get(_claim_key(token))
     except RedisError:
         return None
-    if not browser or not remembered or remembered[0] != _digest(browser):
+    if not browser or not remembered or len(remembered) != 3 or remembered[0] != _digest(browser):
         return None
-    return User.objects.filter(pk=remembered[1], is_active=True).first()
+    user = User.objects.filter(pk=remembered[1], is_active=True).first()
+    sessions = user.browsers.values_list("session_id", flat=True) if user else []
+    return user if any(_digest(key) == remembered[2] for key in sessions) else None
 
 
 def _claim_key(token: str) -> str:

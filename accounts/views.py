@@ -358,9 +358,10 @@ def _claim(request: HttpRequest) -> HttpResponse:
         if user is None:
             raise
         log_event("second_press", user=user.pk, ip=client_ip(request))
-    else:
-        remember_claim(token, browser, user)
-    return sign_in_browser(request, user, "link", next_url, form.cleaned_data["keep"])
+        return sign_in_browser(request, user, "link", next_url, form.cleaned_data["keep"])
+    response = sign_in_browser(request, user, "link", next_url, form.cleaned_data["keep"])
+    remember_claim(token, browser, user, request.session.session_key)
+    return response
 
 
 def sign_in_browser(

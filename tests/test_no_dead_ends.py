@@ -192,3 +192,23 @@ def test_an_ending_no_registry_issues_is_questioned(typed):
     page = browser().post("/", {"email": typed}).content.decode()
 
     assert "Did you mean <strong>bob@example.com</strong>?" in page
+
+
+def test_a_second_press_after_the_browser_was_signed_out_elsewhere_does_not_sign_in(mailbox, alice):
+    intruder = browser()
+    link = emailed_link(intruder, mailbox)
+    intruder.get(path_of(link))
+    before_the_press = dict(intruder.cookies.items())
+    data = {"sesame": link.split("sesame=")[1]}
+    assert intruder.post("/link/", data)["Location"] == "/dashboard/"
+    owner = browser()
+    press_sign_in(owner, emailed_link(owner, mailbox))
+    owner.post("/account/sign-out-browser/", {"browser": "others"})
+
+    intruder.cookies.clear()
+    for name, morsel in before_the_press.items():
+        intruder.cookies[name] = morsel.value
+    again = intruder.post("/link/", data)
+
+    assert again.status_code == HTTPStatus.GONE
+    assert intruder.get("/dashboard/").status_code == HTTPStatus.FOUND
