@@ -599,10 +599,11 @@ def _stash_address_token(request: HttpRequest, to: str) -> HttpResponse:
 
 
 def _address_token(request: HttpRequest) -> str:
-    """The token of an address link: posted by its page's form, or stashed in the cookie."""
-    return (
-        request.POST.get("change") or request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")
-    )[:1000]
+    """The token of an address link: posted by its page's form, or, to show that page, the one
+    stashed in the cookie. A POST without one (the code's form) has none, whatever the cookie."""
+    if request.method == "POST":
+        return request.POST.get("change", "")[:1000]
+    return request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")[:1000]
 
 
 def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpResponse:

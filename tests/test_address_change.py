@@ -253,3 +253,16 @@ def test_a_code_mailed_to_the_old_address_dies_with_it_as_its_link_does(mailbox,
     assert User.objects.get(pk=alice.pk).email == "new@example.org"
     assert typed.status_code == HTTPStatus.GONE
     assert waiting.get("/dashboard/").status_code == HTTPStatus.FOUND  # not signed in
+
+
+def test_the_code_is_checked_even_after_the_link_was_opened_in_the_same_browser(mailbox, alice):
+    laptop = signed_in(mailbox)
+    laptop.post("/account/email/", {"email": "new@example.org"})
+    proof = mailbox.message_to("new@example.org")
+    laptop.get(path_of(link_in(proof)))  # opened, not pressed: its token waits in a cookie
+    not_the_code = "000000" if code_in(proof).replace(" ", "") != "000000" else "111111"
+
+    wrong = laptop.post("/account/email/confirm/", {"code": not_the_code})
+
+    assert wrong.status_code == HTTPStatus.BAD_REQUEST and b"tries left" in wrong.content
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
