@@ -799,3 +799,26 @@ def test_a_new_address_proven_by_its_link_and_the_old_one_undoing_it(app, page, 
     look_at(page, axe, "address-change-undone")
     page.goto(app.origin + "/dashboard/")
     expect(heading(page)).to_have_text("Sign in")  # every browser was signed out
+
+
+def test_a_person_signs_out_elsewhere_then_deletes_the_account(app, page, axe, mailbox):
+    address = f"del-{page.viewport_name}@example.com"
+    other = page.context.browser.new_context(ignore_https_errors=True).new_page()
+    sign_in_by_email(other, app.origin, mailbox, address)
+    mailbox.clear()
+    sign_in_by_email(page, app.origin, mailbox, address)
+
+    page.goto(app.origin + "/account/")
+    page.get_by_role("button", name="Sign out everywhere else").click()
+    expect(page.get_by_role("status")).to_contain_text("Signed out 1 other browser.")
+    other.goto(app.origin + "/dashboard/")
+    expect(heading(other)).to_have_text("Sign in")
+    other.context.close()
+
+    page.goto(app.origin + "/account/delete/")
+    look_at(page, axe, "delete-account")
+    page.get_by_label("Type your email address to confirm").fill(address)
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_role("status")).to_contain_text("Your account and what we kept")
+    expect(heading(page)).to_have_text("Sign in")
+    assert mailbox.message_to(address, subject="was deleted")
