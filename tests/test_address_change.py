@@ -266,3 +266,17 @@ def test_the_code_is_checked_even_after_the_link_was_opened_in_the_same_browser(
 
     assert wrong.status_code == HTTPStatus.BAD_REQUEST and b"tries left" in wrong.content
     assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+
+
+def test_an_undo_after_the_old_address_got_another_account_says_so_and_changes_nothing(
+    mailbox, alice
+):
+    _, _, undo_link = moved_by_an_intruder(mailbox, alice)
+    User.objects.create_user("alice@example.com")  # signed up again meanwhile
+    phone = Client(headers={"X-Forwarded-Proto": "https"})
+
+    refused = phone.post("/account/email/undo/", {"change": undo_link.split("change=")[1]})
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert b"Another account has your old address now" in refused.content
+    assert User.objects.get(pk=alice.pk).email == "mallory@example.net"
