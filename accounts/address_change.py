@@ -50,7 +50,7 @@ UNDO_DAYS = 7
 
 
 class ChangeProblem(CodeProblem):
-    """A link or code that changes nothing, and why: a code's reasons, or invalid, taken."""
+    """A link or code that changes nothing, and why: a code's reasons, or invalid, taken, closed."""
 
 
 def ask_to_change(request: HttpRequest, new_address: str) -> None:
@@ -148,7 +148,7 @@ def check_undo(token: str) -> tuple[User, str]:
         raise ChangeProblem("invalid")
     user = User.objects.filter(pk=signed.get("account"), is_active=True).first()
     if user is None:
-        raise ChangeProblem("invalid")
+        raise ChangeProblem("closed")  # deleted or deactivated since: nothing to give back
     if user.email != signed.get("to"):
         raise ChangeProblem("used")  # undone already, or the address changed again since
     return user, str(signed.get("from", ""))

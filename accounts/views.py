@@ -642,7 +642,7 @@ def undo_address_change(request: HttpRequest) -> HttpResponse:
         context = {"address": display_address(old_address)}
         response = render(request, "accounts/address_change_undone.html", context)
     except ChangeProblem as problem:
-        status = HTTPStatus.GONE if problem.reason in ("expired", "used") else 400
+        status = HTTPStatus.GONE if problem.reason in ("expired", "used", "closed") else 400
         context = {"reason": problem.reason, "days": UNDO_DAYS}
         response = render(request, "accounts/undo_problem.html", context, status=status)
     response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)

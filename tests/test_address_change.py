@@ -280,3 +280,15 @@ def test_an_undo_after_the_old_address_got_another_account_says_so_and_changes_n
     assert refused.status_code == HTTPStatus.BAD_REQUEST
     assert b"Another account has your old address now" in refused.content
     assert User.objects.get(pk=alice.pk).email == "mallory@example.net"
+
+
+def test_an_undo_after_the_account_was_deleted_says_so(mailbox, alice):
+    _, intruder, undo_link = moved_by_an_intruder(mailbox, alice)
+    intruder.post("/account/delete/", {"email": "mallory@example.net"})
+    phone = Client(headers={"X-Forwarded-Proto": "https"})
+
+    refused = phone.post("/account/email/undo/", {"change": undo_link.split("change=")[1]})
+
+    assert not User.objects.filter(pk=alice.pk).exists()
+    assert refused.status_code == HTTPStatus.GONE
+    assert b"The account was deleted or closed after the change" in refused.content
