@@ -4,7 +4,8 @@ Each browser gets a long-lived, HttpOnly device cookie (a random value; only its
 is stored, per account). A sign-in whose cookie the account does not know sends the address a
 notice: when, which browser, from which network, and a link to /account/ to end it ("not you?").
 The account's very first sign-in sends none: there is nothing to compare with. The notice
-carries no sign-in token; it is queued like every other email (accounts/delivery.py).
+carries no sign-in token; it is queued, and tried again after a "try later", like every other
+email (accounts/account_mail.py).
 """
 
 import hashlib

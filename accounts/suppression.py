@@ -9,7 +9,7 @@ BOUNCE_PAUSE. anymail reports soft bounces as "bounced" too (Postmark's SoftBoun
 Transient, SparkPost's mailbox full), and stopping for good on a full mailbox would lock its owner
 out for ever, without a word (the page says "sent", as for everyone). A dead mailbox costs at most
 one more bounce a day, and only when someone asks; providers keep their own lists of hard bounces
-and refuse those addresses themselves (accounts/delivery.py pauses on that as well).
+and refuse those addresses themselves (accounts/mail.py pauses on that as well).
 
 Without a secret, anymail only warns and accepts anyone's events: one forged "bounce" would stop
 all mail to any address, and nobody would notice (the page says "sent", as for everyone). So
