@@ -9,11 +9,10 @@ server that greylists would lose exactly the emails that say "was this you?".
 
 import logging
 import smtplib
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from anymail.exceptions import AnymailError
-from django.tasks import default_task_backend
+from django.tasks import Task, default_task_backend
 from django.utils import timezone
 
 from accounts.delivery import delay_after, describe, is_transient
@@ -28,11 +27,12 @@ def send_or_try_later(
     to: str,
     context: dict,
     *,
-    attempt: int,
     deadline: datetime,
-    try_again: Callable[[datetime], object],
+    again: tuple[Task, tuple],
+    attempt: int,
 ) -> str:
-    """Send; after a transient failure, `try_again(at)` queues attempt + 1. Says what happened."""
+    """Send; after a transient failure, queue `again` (a task and its arguments) with attempt
+    + 1, while before `deadline`. Says what happened."""
     kind = template.removeprefix("emails/")
     try:
         sent = send_templated(template, to, context)
@@ -40,7 +40,8 @@ def send_or_try_later(
         retry_at = timezone.now() + timedelta(seconds=delay_after(attempt))
         fields = {"kind": kind, "email": mask_address(to), "attempt": attempt}
         if is_transient(error) and retry_at < deadline and default_task_backend.supports_defer:
-            try_again(retry_at)
+            task, args = again
+            task.using(run_after=retry_at).enqueue(*args, attempt=attempt + 1)
             log_event("account_email_retrying", **fields, problem=describe(error))
             return "retrying"
         log_event("account_email_failed", level=logging.WARNING, **fields, problem=describe(error))

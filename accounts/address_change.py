@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -38,6 +37,7 @@ from django.utils import timezone
 
 from accounts.account_mail import NOTICES_TRIED_FOR, send_or_try_later
 from accounts.addresses import display_address
+from accounts.browsers import end_all
 from accounts.events import log_event, mask_address
 from accounts.login_codes import CodeProblem, code_for, code_matches, count_try, grouped
 from accounts.models import User
@@ -161,8 +161,7 @@ def undo(user: User, old_address: str) -> None:
             account = User.objects.filter(pk=user.pk, email=user.email)
             if not account.update(email=old_address, address_changed_at=timezone.now()):
                 raise ChangeProblem("used")  # undone by a second press meanwhile
-            sessions = list(user.browsers.values_list("session_id", flat=True))
-            Session.objects.filter(pk__in=sessions).delete()  # their browsers' rows go too
+            end_all(user)
             user.passkeys.all().delete()
     except IntegrityError:
         raise ChangeProblem("taken") from None  # another account took the old address since
@@ -183,11 +182,9 @@ def send_proof(
     # Worth sending while its code works; one queued before `asked_at` existed, once.
     lifetime = timedelta(seconds=settings.LOGIN_LINK_MAX_AGE)
     retries = {
-        "attempt": attempt,
         "deadline": datetime.fromisoformat(asked_at) + lifetime if asked_at else timezone.now(),
-        "try_again": lambda at: send_proof.using(run_after=at).enqueue(
-            request_id, user_id, new_address, asked_at, attempt=attempt + 1
-        ),
+        "again": (send_proof, (request_id, user_id, new_address, asked_at)),
+        "attempt": attempt,
     }
     if User.objects.filter(email=new_address).exists():
         # Said only to the new address's owner: the person asking learns nothing from the page.
@@ -228,9 +225,7 @@ def send_notice_to_old_address(
         "emails/address_changed",
         old_address,
         context,
-        attempt=attempt,
         deadline=datetime.fromisoformat(when) + NOTICES_TRIED_FOR,
-        try_again=lambda at: send_notice_to_old_address.using(run_after=at).enqueue(
-            old_address, new_address, when, attempt=attempt + 1
-        ),
+        again=(send_notice_to_old_address, (old_address, new_address, when)),
+        attempt=attempt,
     )

@@ -53,9 +53,12 @@ def end(user: User, handle: str) -> bool:
 
 def end_all_but(request: HttpRequest) -> int:
     """Sign out every other browser of this account; how many."""
-    others = SignedInBrowser.objects.filter(user=request.user).exclude(
-        session_id=request.session.session_key
-    )
-    sessions = list(others.values_list("session_id", flat=True))
-    Session.objects.filter(pk__in=sessions).delete()
+    return end_all(request.user, but=request.session.session_key)
+
+
+def end_all(user: User, but: str | None = None) -> int:
+    """Sign out every browser of this account (but the session `but`); how many."""
+    browsers = SignedInBrowser.objects.filter(user=user).exclude(session_id=but)
+    sessions = list(browsers.values_list("session_id", flat=True))
+    Session.objects.filter(pk__in=sessions).delete()  # their browsers' rows go with them
     return len(sessions)

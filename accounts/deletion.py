@@ -12,20 +12,19 @@ holds the address until finished tasks are pruned, a day later (accounts/pruning
 
 from datetime import datetime
 
-from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
 from accounts.account_mail import NOTICES_TRIED_FOR, send_or_try_later
 from accounts.addresses import display_address
-from accounts.models import SignedInBrowser, SignInEmail, SignInEvent, User
+from accounts.browsers import end_all
+from accounts.models import SignInEmail, SignInEvent, User
 
 
 def delete_account(user: User) -> None:
     with transaction.atomic():
-        sessions = SignedInBrowser.objects.filter(user=user).values_list("session_id", flat=True)
-        Session.objects.filter(pk__in=list(sessions)).delete()
+        end_all(user)
         SignInEmail.objects.filter(address=user.email).delete()
         user.events.update(user=None, network="", user_agent="")
         SignInEvent.objects.create(kind=SignInEvent.Kind.ACCOUNT_DELETED)
@@ -40,9 +39,7 @@ def send_notice(address: str, when: str, attempt: int = 1) -> str:
         "emails/account_deleted",
         address,
         {"address": display_address(address), "when": moment},
-        attempt=attempt,
         deadline=moment + NOTICES_TRIED_FOR,
-        try_again=lambda at: send_notice.using(run_after=at).enqueue(
-            address, when, attempt=attempt + 1
-        ),
+        again=(send_notice, (address, when)),
+        attempt=attempt,
     )

@@ -78,11 +78,9 @@ def send_notice(user_id: int, when: str, device: str, network: str, attempt: int
         "emails/new_browser",
         user.email,
         notice_context(user, when, device, network),
-        attempt=attempt,
         deadline=datetime.fromisoformat(when) + NOTICES_TRIED_FOR,
-        try_again=lambda at: send_notice.using(run_after=at).enqueue(
-            user_id, when, device, network, attempt=attempt + 1
-        ),
+        again=(send_notice, (user_id, when, device, network)),
+        attempt=attempt,
     )
 
 

@@ -41,9 +41,7 @@ def send_notice(
         "emails/passkey_added",
         user.email,
         {"name": name, **notice_context(user, when, device, network)},
-        attempt=attempt,
         deadline=datetime.fromisoformat(when) + NOTICES_TRIED_FOR,
-        try_again=lambda at: send_notice.using(run_after=at).enqueue(
-            user_id, name, when, device, network, attempt=attempt + 1
-        ),
+        again=(send_notice, (user_id, name, when, device, network)),
+        attempt=attempt,
     )
