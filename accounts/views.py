@@ -258,8 +258,7 @@ def confirm_link(request: HttpRequest) -> HttpResponse:
             # no-referrer its "Send a new email" form would be refused (Origin: null). It
             # loads from the cookie, as the confirm page does, and says what is wrong there;
             # text no token could be goes no further than the URL (and is invalid there).
-            token = request.GET["sesame"]
-            return _token_to_cookie(request, token if TOKEN_SHAPE.fullmatch(token) else "", "")
+            return _token_to_cookie(request, request.GET["sesame"], "")
         else:
             log_event("link_rejected", reason=problem.reason, ip=client_ip(request))
             record(Kind.REJECTED, request, problem.user, detail=f"link {problem.reason}")
@@ -294,29 +293,48 @@ def _stash_token(request: HttpRequest) -> HttpResponse:
     return _token_to_cookie(request, form.cleaned_data["sesame"], sealed_next)
 
 
-# What a sign-in token can look like: django-sesame's URL-safe base64, or a signup token, whose
-# parts Django's signing joins with "." (accounts/login_links.py). Anything else is no token.
-TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_.:-]{1,600}")
+# What a token in one of our links can look like: django-sesame's URL-safe base64, or Django's
+# signing of a signup or an address change, whose parts are joined with ".". Anything else is no
+# token, and must not reach a cookie header (non-Latin-1 text cannot be sent in one at all).
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_.:-]{1,1000}")
+
+
+def _link_cookie() -> dict:
+    # No max_age: the cookies end with the browser session, so a link opened but never confirmed
+    # on a shared computer does not outlive the browser; the token's own age limits it anyway.
+    return {"secure": settings.SESSION_COOKIE_SECURE, "httponly": True, "samesite": "Lax"}
+
+
+def _see_other_keeping_token(to: str, cookie_name: str, token: str) -> HttpResponse:
+    """303 to `to`, the token moved from the address bar into a cookie (none if it is no token).
+
+    A page whose URL holds a token must send no Referer, and under "no-referrer" browsers send
+    "Origin: null" with the page's form, which Django's CSRF check refuses. So no page that has
+    a form ever has a token in its URL: the link's GET lands here first. (The address links and
+    the page of an expired or used link once skipped this, and their buttons failed in every
+    real browser while the test client, which sends no Origin, passed.)
+    """
+    response = HttpResponseRedirect(to)
+    response.status_code = HTTPStatus.SEE_OTHER
+    if TOKEN_SHAPE.fullmatch(token):
+        response.set_cookie(cookie_name, token, **_link_cookie())
+    else:
+        response.delete_cookie(cookie_name)
+    # This response's URL holds the token: nothing may carry it further.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _token_to_cookie(request: HttpRequest, token: str, sealed_next: str) -> HttpResponse:
     """Redirect to /link/ with the token in a cookie: no page ever has it in its URL."""
     query = "?" + urlencode({"next": sealed_next}) if sealed_next else ""
-    response = HttpResponseRedirect(reverse("confirm_link") + query)
-    response.status_code = HTTPStatus.SEE_OTHER
-    # No max_age: the cookies end with the browser session, so a link opened but never
-    # confirmed on a shared computer does not outlive the browser.
-    cookie = {"secure": settings.SESSION_COOKIE_SECURE, "httponly": True, "samesite": "Lax"}
-    if token:
-        response.set_cookie(settings.LOGIN_LINK_COOKIE_NAME, token, **cookie)
-    else:
-        response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
+    response = _see_other_keeping_token(
+        reverse("confirm_link") + query, settings.LOGIN_LINK_COOKIE_NAME, token
+    )
     if settings.LOGIN_BROWSER_COOKIE_NAME not in request.COOKIES:
         # Names this browser to a second press of Sign in (login_links.remember_claim).
         browser = secrets.token_urlsafe(16)
-        response.set_cookie(settings.LOGIN_BROWSER_COOKIE_NAME, browser, **cookie)
-    # This response's URL holds the token: nothing may carry it further.
-    response["Referrer-Policy"] = "no-referrer"
+        response.set_cookie(settings.LOGIN_BROWSER_COOKIE_NAME, browser, **_link_cookie())
     return response
 
 
@@ -575,27 +593,10 @@ def confirm_address_change(request: HttpRequest) -> HttpResponse:
 
 
 def _stash_address_token(request: HttpRequest, to: str) -> HttpResponse:
-    """Move an address link's token out of the address bar into a cookie, then go to `to`.
-
-    As for sign-in links (confirm_link): a page whose URL holds a token must send no Referer,
-    and with "no-referrer" browsers send "Origin: null" with the page's form, which Django's
-    CSRF check refuses. Without this, pressing the button on an address link's page failed in
-    every real browser (tests/test_browser.py), while the test client, which sends no Origin,
-    passed.
-    """
-    response = HttpResponseRedirect(to)
-    response.status_code = HTTPStatus.SEE_OTHER
-    # No max_age: the cookie ends with the browser session; the token's own age limits it.
-    response.set_cookie(
-        settings.ADDRESS_LINK_COOKIE_NAME,
-        request.GET["change"][:1000],
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
+    """An address link's token out of the address bar, as a sign-in link's is."""
+    return _see_other_keeping_token(
+        to, settings.ADDRESS_LINK_COOKIE_NAME, request.GET["change"][:1000]
     )
-    # This response's URL holds the token: nothing may carry it further.
-    response["Referrer-Policy"] = "no-referrer"
-    return response
 
 
 def _address_token(request: HttpRequest) -> str:

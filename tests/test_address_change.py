@@ -292,3 +292,14 @@ def test_an_undo_after_the_account_was_deleted_says_so(mailbox, alice):
     assert not User.objects.filter(pk=alice.pk).exists()
     assert refused.status_code == HTTPStatus.GONE
     assert b"The account was deleted or closed after the change" in refused.content
+
+
+@pytest.mark.parametrize("path", ["/account/email/confirm/", "/account/email/undo/"])
+def test_text_that_cannot_be_a_token_in_an_address_link_gets_a_clear_answer(mailbox, alice, path):
+    laptop = signed_in(mailbox)
+
+    answer = laptop.get(path, {"change": "Ā\u2028 not a token"}, follow=True)
+
+    assert answer.redirect_chain[0][1] == HTTPStatus.SEE_OTHER
+    assert answer.status_code in (HTTPStatus.OK, HTTPStatus.FOUND, HTTPStatus.BAD_REQUEST)
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
