@@ -20,6 +20,15 @@ address is no longer the new one, and it asks for a press of a button, as sign-i
 because mail scanners open links. For the same week the address cannot change again: a second
 move (to yet another inbox) would otherwise spend the first undo link, and the undo link of the
 second move would go to the intruder.
+
+Every change is a row (AddressChange), and the database decides between them: confirming is one
+conditional UPDATE of the account that checks the address the change started from and the
+week's lock together, so of two changes asked in two browsers exactly one lands, and it cancels
+the other. The notice, and its undo link, are built from that row (what was changed), never from
+what the account looks like when the worker runs. For the week, the old address is reserved for
+its undo: it cannot open a new account, no other account can move to it, and asking to sign in
+there mails a fresh undo link instead (accounts/delivery.py), so the owner's first reaction
+("I'll just sign in") gives them the way back instead of spending it.
 """
 
 import secrets
@@ -30,38 +39,53 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.account_mail import NOTICES_TRIED_FOR, send_or_try_later
+from accounts.account_mail import drop, legacy_key, owe, send_or_try_later
 from accounts.addresses import display_address
 from accounts.browsers import end_all
 from accounts.events import log_event, mask_address
 from accounts.login_codes import CodeProblem, code_for, code_matches, count_try, grouped
-from accounts.models import User
+from accounts.models import AddressChange, User
 from accounts.rate_limits import code_guessing_allowed, count_wrong_code
 
 SESSION_KEY = "address_change"
 SALT = "accounts.address-change"
 UNDO_SALT = "accounts.address-change-undo"
-UNDO_DAYS = 7
+UNDO_DAYS = settings.ACCOUNT_UNDO_DAYS
+State = AddressChange.State
 
 
 class ChangeProblem(CodeProblem):
-    """A link or code that changes nothing, and why: a code's reasons, or invalid, taken, closed."""
+    """A link or code that changes nothing, and why: a code's reasons, or invalid, taken,
+    closed, or cancelled (another change landed first)."""
 
 
 def ask_to_change(request: HttpRequest, new_address: str) -> None:
-    """Queue the email that proves the new address, and tie its code to this browser."""
-    request_id = secrets.token_urlsafe(16)
+    """Record the change, queue the email that proves the new address, and tie its code to
+    this browser."""
+    user = request.user
+    change = AddressChange.objects.create(
+        id=secrets.token_urlsafe(16), user=user, from_address=user.email, to_address=new_address
+    )
     request.session[SESSION_KEY] = {
-        "request": request_id,
+        "request": change.id,
         "to": new_address,
         "issued_at": int(time.time()),
     }
-    send_proof.enqueue(request_id, request.user.pk, new_address, timezone.now().isoformat())
+    owe(
+        send_proof,
+        (change.id,),
+        key=f"address_change_proof:{change.id}",
+        to=new_address,
+        user=user,
+        deadline=change.asked_at + timedelta(seconds=settings.LOGIN_LINK_MAX_AGE),
+        security=False,  # it proves an inbox, as a sign-in email does: suppression holds
+    )
 
 
 def next_change_allowed_at(user: User) -> datetime | None:
@@ -79,8 +103,20 @@ def pending_change(request: HttpRequest) -> dict | None:
     return None
 
 
-def check_code(request: HttpRequest, typed: str) -> str:
-    """The new address this browser's code proves; raise ChangeProblem if it proves none."""
+def reserved_for_undo(address: str) -> AddressChange | None:
+    """The change away from `address` that its inbox may still undo, if there is one."""
+    return (
+        AddressChange.objects.filter(
+            from_address=address, state=State.DONE, done_at__gt=_undo_week_start()
+        )
+        .select_related("user")
+        .order_by("-done_at")
+        .first()
+    )
+
+
+def check_code(request: HttpRequest, typed: str) -> AddressChange:
+    """The change this browser's code proves; raise ChangeProblem if it proves none."""
     pending = pending_change(request)
     if pending is None:
         raise ChangeProblem("expired")
@@ -91,11 +127,14 @@ def check_code(request: HttpRequest, typed: str) -> str:
     if not code_matches(request_id, typed):
         count_wrong_code(pending["to"])
         raise ChangeProblem("wrong", tries_left=settings.LOGIN_CODE_MAX_ATTEMPTS - tries)
-    return pending["to"]
+    change = AddressChange.objects.filter(pk=pending["request"], user=request.user).first()
+    if change is None:
+        raise ChangeProblem("expired")  # asked before changes were rows: ask again
+    return _still_to_be_made(request.user, change)
 
 
-def check_link(user: User, token: str) -> str:
-    """The new address a link proves for this account; raise ChangeProblem if it proves none."""
+def check_link(user: User, token: str) -> AddressChange:
+    """The change a link proves for this account; raise ChangeProblem if it proves none."""
     try:
         signed = _signer().unsign_object(token, max_age=settings.LOGIN_LINK_MAX_AGE)
     except signing.SignatureExpired:
@@ -104,40 +143,77 @@ def check_link(user: User, token: str) -> str:
         raise ChangeProblem("invalid") from None
     if not isinstance(signed, dict) or signed.get("account") != user.pk:
         raise ChangeProblem("invalid")
-    if signed.get("from") != user.email:
-        raise ChangeProblem("used")  # the address changed since: by this link, or another
-    return str(signed.get("to", ""))
+    change = AddressChange.objects.filter(pk=signed.get("change", ""), user=user).first()
+    if change is None:
+        raise ChangeProblem("expired")  # sent before changes were rows: ask again
+    if change.state == State.DONE:
+        raise ChangeProblem("used")  # a link works once, whichever proof made the change
+    return _still_to_be_made(user, change)
 
 
-def change(request: HttpRequest, new_address: str) -> bool:
-    """Give the signed-in account its new address and tell the old one; False if it had it.
+def _still_to_be_made(user: User, change: AddressChange) -> AddressChange:
+    """`change` if it may still land, or has just landed by its other proof; else why not."""
+    if change.state == State.CANCELLED:
+        raise ChangeProblem("cancelled")
+    if change.state == State.DONE and user.email == change.to_address:
+        return change  # the link and the code prove the same change: the second finds it done
+    if change.state != State.PENDING or user.email != change.from_address:
+        raise ChangeProblem("used")  # the address changed since: by this change, or another
+    return change
 
-    The link opened on a phone and the code typed on a laptop prove the same change: whichever
-    comes second finds it done, and must not tell the new address that it replaced itself.
+
+def change(request: HttpRequest, proven: AddressChange) -> bool:
+    """Make the proven change and owe the old address its notice; False if it was made already.
+
+    One conditional UPDATE decides: the account must still have the address the change started
+    from, and no change or undo in the last UNDO_DAYS. The first of two changes asked in two
+    browsers lands; the second finds the address moved, and is told it was cancelled.
     """
-    user = request.user
-    old_address = user.email
-    if old_address == new_address:
+    if proven.state == State.DONE:
         request.session.pop(SESSION_KEY, None)
         return False
+    now = timezone.now()
     try:
         with transaction.atomic():
-            changed = User.objects.filter(pk=user.pk, email=old_address).update(
-                email=new_address, address_changed_at=timezone.now()
+            if reserved_for_undo(proven.to_address):
+                raise ChangeProblem("taken")  # another account's old address, for its week
+            unlocked = Q(address_changed_at__isnull=True) | Q(
+                address_changed_at__lte=_undo_week_start()
+            )
+            moved = User.objects.filter(
+                unlocked, pk=proven.user_id, email=proven.from_address, is_active=True
+            ).update(email=proven.to_address, address_changed_at=now)
+            landed = moved and AddressChange.objects.filter(
+                pk=proven.pk, state=State.PENDING
+            ).update(state=State.DONE, done_at=now)
+            if not landed:
+                raise ChangeProblem("cancelled")
+            cancel_pending(proven.user_id)
+            owe(
+                send_change_notice,
+                (proven.pk,),
+                key=f"address_changed:{proven.pk}",
+                to=proven.from_address,
+                user=request.user,
+                deadline=now + timedelta(days=UNDO_DAYS),
             )
     except IntegrityError:
         raise ChangeProblem("taken") from None
-    if not changed:
-        raise ChangeProblem("used")
-    user.email = new_address
+    request.user.email = proven.to_address
     request.session.pop(SESSION_KEY, None)
-    log_event("address_changed", user=user.pk, email=mask_address(new_address))
-    send_notice_to_old_address.enqueue(old_address, new_address, timezone.now().isoformat())
+    log_event("address_changed", user=proven.user_id, email=mask_address(proven.to_address))
     return True
 
 
-def check_undo(token: str) -> tuple[User, str]:
-    """The account an undo link is for and the address it gives back; ChangeProblem if none."""
+def cancel_pending(user_id: int) -> int:
+    """Cancel every change of this account still waiting for its new inbox; how many."""
+    return AddressChange.objects.filter(user_id=user_id, state=State.PENDING).update(
+        state=State.CANCELLED
+    )
+
+
+def check_undo(token: str) -> AddressChange:
+    """The change an undo link takes back; raise ChangeProblem if it takes back none."""
     try:
         signed = _signer(UNDO_SALT).unsign_object(token, max_age=timedelta(days=UNDO_DAYS))
     except signing.SignatureExpired:
@@ -146,26 +222,72 @@ def check_undo(token: str) -> tuple[User, str]:
         raise ChangeProblem("invalid") from None
     if not isinstance(signed, dict):
         raise ChangeProblem("invalid")
+    if "change" not in signed:
+        return _change_from_before_rows(signed)
+    made = AddressChange.objects.filter(pk=signed["change"]).select_related("user").first()
+    if made is None:
+        raise ChangeProblem("closed")  # the account was erased since: nothing to give back
+    if made.state == State.UNDONE or made.user.email != made.to_address:
+        raise ChangeProblem("used")
+    if made.done_at <= _undo_week_start():
+        raise ChangeProblem("expired")  # a fresh link for a change older than its week
+    return made
+
+
+def _change_from_before_rows(signed: dict) -> AddressChange:
+    """An undo link mailed before changes were rows (until 2026-12-13): what it names."""
     user = User.objects.filter(pk=signed.get("account"), is_active=True).first()
     if user is None:
-        raise ChangeProblem("closed")  # deleted or deactivated since: nothing to give back
+        raise ChangeProblem("closed")
     if user.email != signed.get("to"):
-        raise ChangeProblem("used")  # undone already, or the address changed again since
-    return user, str(signed.get("from", ""))
+        raise ChangeProblem("used")
+    return AddressChange(
+        user=user,
+        from_address=str(signed.get("from", "")),
+        to_address=user.email,
+        state=State.DONE,
+    )
 
 
-def undo(user: User, old_address: str) -> None:
-    """Give the account its old address back, sign every browser out, remove every passkey."""
+def undo(made: AddressChange) -> None:
+    """Give the account its old address back (and reopen it, if it was closed since), sign
+    every browser out, remove every passkey, and cancel every change still pending."""
+    user = made.user
     try:
         with transaction.atomic():
-            account = User.objects.filter(pk=user.pk, email=user.email)
-            if not account.update(email=old_address, address_changed_at=timezone.now()):
+            account = User.objects.filter(pk=user.pk, email=made.to_address)
+            if not account.update(
+                email=made.from_address,
+                address_changed_at=timezone.now(),
+                is_active=True,
+                closed_at=None,
+            ):
                 raise ChangeProblem("used")  # undone by a second press meanwhile
+            if made.pk:
+                AddressChange.objects.filter(pk=made.pk).update(state=State.UNDONE)
+            cancel_pending(user.pk)
             end_all(user)
             user.passkeys.all().delete()
     except IntegrityError:
-        raise ChangeProblem("taken") from None  # another account took the old address since
-    log_event("address_change_undone", user=user.pk, email=mask_address(old_address))
+        raise ChangeProblem("taken") from None  # an account from before the reservation
+    log_event("address_change_undone", user=user.pk, email=mask_address(made.from_address))
+
+
+def undo_link(made: AddressChange) -> str:
+    """A link that takes `made` back, for its week: in the notice, or mailed again on request."""
+    token = _signer(UNDO_SALT).sign_object(
+        {
+            "change": made.pk,
+            "account": made.user_id,
+            "from": made.from_address,
+            "to": made.to_address,
+        }
+    )
+    return settings.SITE_URL + reverse("undo_address_change") + "?" + urlencode({"change": token})
+
+
+def _undo_week_start() -> datetime:
+    return timezone.now() - timedelta(days=UNDO_DAYS)
 
 
 def _signer(salt: str = SALT) -> signing.TimestampSigner:
@@ -173,41 +295,76 @@ def _signer(salt: str = SALT) -> signing.TimestampSigner:
 
 
 @task()
-def send_proof(
-    request_id: str, user_id: int, new_address: str, asked_at: str = "", attempt: int = 1
-) -> str:
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        return "no account"
-    # Worth sending while its code works; one queued before `asked_at` existed, once.
-    lifetime = timedelta(seconds=settings.LOGIN_LINK_MAX_AGE)
+def send_proof(change_id: str, *before_rows, attempt: int = 1, key: str = "") -> str:
+    """Mail the new address its link and code; or, if it has an account, say so to it alone."""
+    if before_rows:
+        return "queued before changes were rows: its code no longer exists"  # until 2026-12-13
+    change = AddressChange.objects.filter(pk=change_id).select_related("user").first()
+    if change is None or change.state != State.PENDING or not change.user.is_active:
+        return drop(key or f"address_change_proof:{change_id}", "no longer pending")
     retries = {
-        "deadline": datetime.fromisoformat(asked_at) + lifetime if asked_at else timezone.now(),
-        "again": (send_proof, (request_id, user_id, new_address, asked_at)),
+        "key": key or f"address_change_proof:{change_id}",
+        "deadline": change.asked_at + timedelta(seconds=settings.LOGIN_LINK_MAX_AGE),
+        "again": (send_proof, (change_id,)),
         "attempt": attempt,
+        "security": False,
     }
+    new_address = change.to_address
     if User.objects.filter(email=new_address).exists():
         # Said only to the new address's owner: the person asking learns nothing from the page.
         context = {"address": display_address(new_address)}
         return send_or_try_later("emails/address_taken", new_address, context, **retries)
-    token = _signer().sign_object({"account": user.pk, "from": user.email, "to": new_address})
+    token = _signer().sign_object(
+        {
+            "change": change.pk,
+            "account": change.user_id,
+            "from": change.from_address,
+            "to": new_address,
+        }
+    )
     link = (
         settings.SITE_URL + reverse("confirm_address_change") + "?" + urlencode({"change": token})
     )
-    code = code_for(f"change:{request_id}")
     context = {
         "address": display_address(new_address),
         "link": link,
-        "code": grouped(code),
+        "code": grouped(code_for(f"change:{change.pk}")),
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
     }
     return send_or_try_later("emails/address_change", new_address, context, **retries)
 
 
 @task()
+def send_change_notice(change_id: str, attempt: int = 1, key: str = "") -> str:
+    """Tell the old address its account moved, with the link that takes it back."""
+    made = AddressChange.objects.filter(pk=change_id).first()
+    if made is None:
+        return "erased"  # the account was erased; its row with it
+    context = {
+        "address": display_address(made.from_address),
+        "new_address": display_address(made.to_address),
+        "when": made.done_at,
+        "undo_days": UNDO_DAYS,
+        # Always: built from the change itself, whatever the account has done since.
+        "undo_link": undo_link(made),
+    }
+    return send_or_try_later(
+        "emails/address_changed",
+        made.from_address,
+        context,
+        key=key or f"address_changed:{change_id}",
+        deadline=made.done_at + timedelta(days=UNDO_DAYS),
+        again=(send_change_notice, (change_id,)),
+        attempt=attempt,
+    )
+
+
+@task()
 def send_notice_to_old_address(
-    old_address: str, new_address: str, when: str, attempt: int = 1
+    old_address: str, new_address: str, when: str, attempt: int = 1, key: str = ""
 ) -> str:
+    """Queued before changes were rows (remove after 2026-12-13): the same notice, its undo
+    link in the old form that check_undo still reads."""
     context = {
         "address": display_address(old_address),
         "new_address": display_address(new_address),
@@ -215,7 +372,7 @@ def send_notice_to_old_address(
         "undo_days": UNDO_DAYS,
     }
     user = User.objects.filter(email=new_address, is_active=True).first()
-    if user is not None:  # else changed again, or closed, since: nothing to undo
+    if user is not None:
         token = _signer(UNDO_SALT).sign_object(
             {"account": user.pk, "from": old_address, "to": new_address}
         )
@@ -225,7 +382,8 @@ def send_notice_to_old_address(
         "emails/address_changed",
         old_address,
         context,
-        deadline=datetime.fromisoformat(when) + NOTICES_TRIED_FOR,
+        key=key or legacy_key("address_changed", old_address, new_address, when),
+        deadline=datetime.fromisoformat(when) + timedelta(days=UNDO_DAYS),
         again=(send_notice_to_old_address, (old_address, new_address, when)),
         attempt=attempt,
     )

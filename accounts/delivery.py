@@ -23,7 +23,7 @@ import secrets
 import smtplib
 from datetime import timedelta
 
-from anymail.exceptions import AnymailAPIError, AnymailError
+from anymail.exceptions import AnymailError
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
@@ -38,12 +38,11 @@ from accounts.login_links import build_login_link, find_account
 from accounts.mail import send_templated
 from accounts.models import SignInEmail, SignInEvent, User
 from accounts.rate_limits import LimitsUnavailable, forgive_address
-from accounts.suppression import is_suppressed
+from accounts.retry import delay_after, describe, is_transient
+from accounts.suppression import is_suppressed, paused_until
+from accounts.way_back import way_back_offer
 
 Status = SignInEmail.Status
-
-# Seconds to wait before the 2nd, 3rd, … attempt; the last delay repeats until the link expires.
-RETRY_DELAYS = (2, 10, 30, 60, 120)
 
 
 def request_email(request: HttpRequest, address: str, next_url: str) -> SignInEmail:
@@ -81,6 +80,11 @@ def deliver(email_id: str) -> str:
         return _finish(email, Status.FAILED, problem="expired before it could be sent")
 
     user = find_account(email.address)
+    # An address without an active account may still have a way back (a move to undo, a closed
+    # account to restore): its inbox gets that, never a new account. No read for an account.
+    offer = way_back_offer(email.address) if user is None or user.pk is None else None
+    if offer is not None:
+        user = None
     if email.attempts == 1:
         # The request itself could not say whose account it was for: the same work for everyone.
         SignInEvent.objects.create(
@@ -90,7 +94,11 @@ def deliver(email_id: str) -> str:
             network=email.network,
             user_agent=email.user_agent,
         )
-    if (user is None and not settings.NO_ACCOUNT_EMAIL) or is_suppressed(email.address):
+    if offer is not None:
+        # Security mail: it goes despite a complaint, but not into a running pause.
+        if paused_until(email.address):
+            return _finish(email, Status.NOT_SENT)
+    elif (user is None and not settings.NO_ACCOUNT_EMAIL) or is_suppressed(email.address):
         return _finish(email, Status.NOT_SENT)
     # Whom the code signs in, written down before the email leaves: someone who reads it at
     # once and types the code must not find the row still blank.
@@ -99,7 +107,7 @@ def deliver(email_id: str) -> str:
     email.signup = user is not None and user.pk is None
     email.save(update_fields=["user", "user_last_login", "signup"])
     try:
-        sent = _send(email, user)
+        sent = _send(email, user, offer)
     except (smtplib.SMTPException, OSError, AnymailError) as error:
         return _failed(email, error)
     except Exception as error:
@@ -109,12 +117,16 @@ def deliver(email_id: str) -> str:
     return _finish(email, Status.SENT if sent else Status.NOT_SENT)
 
 
-def _send(email: SignInEmail, user: User | None) -> bool:
-    """Mail the link and the code, or, when there is no account to sign in to, a note saying so."""
+def _send(email: SignInEmail, user: User | None, offer: tuple[str, dict] | None) -> bool:
+    """Mail the link and the code; or the way back, when the address has one; or, when there
+    is no account to sign in to, a note saying so."""
     context = {
         "address": display_address(email.address),
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
     }
+    if offer is not None:
+        template, offered = offer
+        return send_templated(template, email.address, context | offered, checked=True)
     if user is None:
         return send_templated("emails/no_account", email.address, context, checked=True)
     context["link"] = build_login_link(user, email.next_url)
@@ -161,33 +173,6 @@ def _finish(email: SignInEmail, status: str, problem: str = "") -> str:
         **({"problem": problem} if problem else {}),
     )
     return status
-
-
-def is_transient(error: Exception) -> bool:
-    """Whether the same email may go through later.
-
-    SMTP says so itself: 4xx is "try again later", 5xx is "no". Timeouts, refused and dropped
-    connections are transient. A provider's HTTP API is the other way round: 429 and 5xx are
-    its own trouble, other 4xx are a request it will never accept.
-    """
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return any(400 <= code < 500 for code, _ in error.recipients.values())
-    if isinstance(error, smtplib.SMTPResponseException):
-        return 400 <= error.smtp_code < 500
-    if isinstance(error, AnymailAPIError):
-        status = getattr(error, "status_code", None)
-        return status is None or status == 429 or status >= 500
-    return isinstance(error, smtplib.SMTPException | OSError)
-
-
-def describe(error: Exception) -> str:
-    # A reply code and a class name tell an operator enough; reply texts may quote the address.
-    code = getattr(error, "smtp_code", None) or getattr(error, "status_code", None)
-    return f"{type(error).__name__} {code}" if code else type(error).__name__
-
-
-def delay_after(attempts: int) -> int:
-    return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
 
 
 def _expiry(email: SignInEmail):

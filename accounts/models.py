@@ -65,6 +65,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("address changed at"), null=True, blank=True, editable=False
     )
 
+    # Set when the person deleted the account: it is closed at once (no session, no sign-in, no
+    # passkey) and erased ACCOUNT_UNDO_DAYS later, until when its address can restore it
+    # (accounts/closing.py).
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+
     objects = UserManager()
 
     USERNAME_FIELD = "email"
@@ -194,6 +199,7 @@ class SignInEvent(models.Model):
         BROWSER_ENDED = "browser_ended", _("another browser signed out from /account/")
         ADDRESS_CHANGED = "address_changed", _("address changed")
         ACCOUNT_DELETED = "deleted", _("account deleted")
+        RESTORED = "restored", _("account restored")
         PASSKEY_ADDED = "passkey_added", _("passkey added")
         PASSKEY_REMOVED = "passkey_removed", _("passkey removed")
 
@@ -296,3 +302,95 @@ class Passkey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} of {self.user}"
+
+
+class AddressChange(models.Model):
+    """One change of an account's address, from being asked for to being undone.
+
+    Asking writes a pending row; the first of an account's pending changes to be proven (by the
+    new inbox's code or link) lands, in one conditional UPDATE, and cancels the others. Once done,
+    the row is what the old address's undo link names, and what reserves the old address for
+    its week (accounts/address_change.py).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting for the new inbox")
+        DONE = "done", _("done")
+        CANCELLED = "cancelled", _("cancelled by another change")
+        UNDONE = "undone", _("undone from the old address")
+
+    # Random: it names the request in the asking browser's session, and its code is derived
+    # from it with SECRET_KEY, as a sign-in code is from its email's id.
+    id = models.CharField(primary_key=True, max_length=32, editable=False)
+    user = models.ForeignKey("User", on_delete=models.CASCADE, related_name="address_changes")
+    from_address = models.EmailField(_("from"), max_length=254)
+    to_address = models.EmailField(_("to"), max_length=254)
+    state = models.CharField(max_length=10, choices=State, default=State.PENDING)
+    asked_at = models.DateTimeField(_("asked at"), default=timezone.now)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("address change")
+        verbose_name_plural = _("address changes")
+        indexes = [
+            models.Index(fields=["from_address", "state"], name="addresschange_from_state"),
+            models.Index(fields=["user", "state"], name="addresschange_user_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_address} → {self.to_address} ({self.state})"
+
+
+class AccountEmail(models.Model):
+    """One email about the account (a notice, an undo or restore link, an address's proof):
+    owed from the moment its event happens until it is sent, or its deadline passes.
+
+    `key` names the event and the kind of email, so a task that runs twice (a retry, a worker
+    that died after sending) never sends a second copy; the account page lists what is still
+    owed, and the admin what failed (accounts/account_mail.py).
+    """
+
+    class Status(models.TextChoices):
+        OWED = "owed", _("owed")
+        SENDING = "sending", _("being sent")
+        SENT = "sent", _("sent")
+        # Sign-in-like mail (a proof) to a suppressed address: not sent, on purpose.
+        NOT_SENT = "not_sent", _("not sent on purpose")
+        FAILED = "failed", _("could not be delivered by its deadline")
+
+    key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(_("kind"), max_length=40)
+    address = models.EmailField(_("to"), max_length=254)
+    user = models.ForeignKey(
+        "User", null=True, blank=True, on_delete=models.CASCADE, related_name="account_emails"
+    )
+    # Security mail reaches the inbox despite a complaint or an unsubscribe, and waits out a
+    # pause; other mail honours the suppression list as sign-in mail does.
+    security = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.OWED)
+    queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
+    deadline = models.DateTimeField(_("tried until"))
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    problem = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("account email")
+        verbose_name_plural = _("account emails")
+        indexes = [models.Index(fields=["user", "status"], name="accountemail_user_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.status})"
+
+    def get_kind_display(self) -> str:
+        return str(KIND_NAMES.get(self.kind, self.kind))
+
+
+# What each kind of account email is, in a person's words (the task's name is the kind).
+KIND_NAMES = {
+    "new_browser": _("The notice of a sign-in from a new browser"),
+    "passkey_added": _("The notice of a passkey added"),
+    "address_changed": _("The notice that your address changed, with its undo link"),
+    "address_change_proof": _("The code for your new address"),
+    "account_closed": _("The notice that your account was deleted, with its restore link"),
+}

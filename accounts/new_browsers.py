@@ -19,7 +19,7 @@ from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.account_mail import NOTICES_TRIED_FOR, send_or_try_later
+from accounts.account_mail import NOTICES_TRIED_FOR, drop, legacy_key, owe, send_or_try_later
 from accounts.addresses import display_address
 from accounts.audit import device_of, origin_of
 from accounts.models import KnownDevice, User
@@ -43,16 +43,19 @@ def recognise(request: HttpRequest, user: User, first_sign_in: bool) -> str | No
         return None  # a returning browser: one indexed read, no notice
     try:
         with transaction.atomic():
-            KnownDevice.objects.create(user=user, digest=digest)
+            device = KnownDevice.objects.create(user=user, digest=digest)
     except IntegrityError:
         return new_cookie  # two sign-ins of one browser at once: the other one announced it
     if not first_sign_in:
         origin = origin_of(request)
-        send_notice.enqueue(
-            user.pk,
-            timezone.now().isoformat(),
-            device_of(origin["user_agent"]),
-            origin["network"],
+        now = timezone.now()
+        owe(
+            send_notice,
+            (user.pk, now.isoformat(), device_of(origin["user_agent"]), origin["network"]),
+            key=f"new_browser:{device.pk}",
+            to=user.email,
+            user=user,
+            deadline=now + NOTICES_TRIED_FOR,
         )
     return new_cookie
 
@@ -70,14 +73,17 @@ def set_device_cookie(response: HttpResponse, value: str | None) -> None:
 
 
 @task()
-def send_notice(user_id: int, when: str, device: str, network: str, attempt: int = 1) -> str:
+def send_notice(
+    user_id: int, when: str, device: str, network: str, attempt: int = 1, key: str = ""
+) -> str:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        return "no account"
+        return drop(key or legacy_key("new_browser", user_id, when), "no account")
     return send_or_try_later(
         "emails/new_browser",
         user.email,
         notice_context(user, when, device, network),
+        key=key or legacy_key("new_browser", user_id, when),
         deadline=datetime.fromisoformat(when) + NOTICES_TRIED_FOR,
         again=(send_notice, (user_id, when, device, network)),
         attempt=attempt,

@@ -36,8 +36,9 @@ from accounts.rate_limits import (
     check_passkey_options,
     count_passkey_failure,
 )
+from accounts.recent_sign_in import changes_no_way_in, needs_recent_sign_in
 from accounts.redirects import safe_next_url
-from accounts.session_lifetime import FORGET_PASSKEY, signed_in_recently
+from accounts.session_lifetime import FORGET_PASSKEY
 from accounts.views import rate_limited, sending_unavailable, sign_in_browser
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def _options(body: str) -> HttpResponse:
 
 
 @require_POST
+@changes_no_way_in
 def sign_in_options(request: HttpRequest) -> HttpResponse:
     from accounts import passkeys
 
@@ -82,6 +84,7 @@ def sign_in_options(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @sensitive_post_parameters("credential")
+@changes_no_way_in
 def sign_in(request: HttpRequest) -> HttpResponse:
     from accounts import passkeys
 
@@ -135,6 +138,7 @@ def _refused(request: HttpRequest, problem: "PasskeyProblem", next_url: str) -> 
 
 @require_POST
 @login_required
+@needs_recent_sign_in(gettext_lazy("Adding a passkey"), "account", answers_json=True)
 def add_options(request: HttpRequest) -> HttpResponse:
     from accounts import passkeys
 
@@ -160,6 +164,7 @@ ADD_PROBLEMS = {
 
 @require_POST
 @login_required
+@needs_recent_sign_in(gettext_lazy("Adding a passkey"), "account")
 @sensitive_post_parameters("credential")
 def add(request: HttpRequest) -> HttpResponse:
     from accounts import passkeys
@@ -184,6 +189,7 @@ def add(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@changes_no_way_in
 def rename(request: HttpRequest, pk: int) -> HttpResponse:
     passkey = get_object_or_404(Passkey, pk=pk, user=request.user)
     form = PasskeyNameForm(request.POST)
@@ -198,16 +204,11 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@needs_recent_sign_in(gettext_lazy("Removing a passkey"), "account")
 def remove(request: HttpRequest, pk: int) -> HttpResponse:
     passkey = get_object_or_404(Passkey, pk=pk, user=request.user)
     if passkeys_locked(request):
         return _locked(request)
-    if not signed_in_recently(request):
-        # Whoever holds a stolen session should not take the person's way back in.
-        messages.error(
-            request, _("To remove a passkey, sign in again first: it needs a recent sign-in.")
-        )
-        return redirect("account")
     passkey.delete()
     # /account/ then asks the browser to forget it too (static/js/passkeys.js).
     request.session[FORGET_PASSKEY] = urlsafe_base64_encode(bytes(passkey.credential_id))

@@ -16,6 +16,7 @@ from django_tasks_db.models import DBTaskResult
 from redis.exceptions import RedisError
 
 from accounts.audit import prune_events
+from accounts.deletion import erase_due
 from accounts.models import SignInEmail, SuppressedAddress
 from accounts.session_store import SessionStore
 
@@ -37,3 +38,4 @@ def prune_now_and_then() -> None:
         DBTaskResult.objects.finished().filter(finished_at__lt=before).delete()
         SuppressedAddress.objects.filter(until__lt=timezone.now()).delete()  # pauses that ended
         prune_events()
+        erase_due()  # accounts closed more than ACCOUNT_UNDO_DAYS ago

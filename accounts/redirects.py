@@ -4,23 +4,34 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.urls import Resolver404, resolve
+from django.http import HttpResponseRedirect
+from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 # Query parameters that carry a credential. A `next` holding one is how an attacker chains a
 # genuine sign-in into a second one, into the attacker's account (login CSRF).
 CREDENTIAL_PARAMETERS = ("sesame",)
 # Pages that spend a credential: no `next` may lead there, with or without one.
-SIGN_IN_VIEWS = {"confirm_link", "confirm_address_change", "undo_address_change"}
+SIGN_IN_VIEWS = {
+    "confirm_link",
+    "confirm_address_change",
+    "undo_address_change",
+    "restore_account",
+}
 
 
 def safe_next_url(value: str | None) -> str:
-    """The ?next= target if it stays on this site and signs nobody in, else an empty string.
+    """The ?next= target if it is a path on this site that signs nobody in, else "".
 
-    Django's own check refuses other hosts, //evil.example, /\\evil.example and javascript: URLs.
+    A path starts with exactly one "/": a bare word is not one, and must never reach
+    django.shortcuts.redirect(), which reads "account" or "evil" as the name of a URL pattern
+    (a page of ours, or a 500). Django's own check then refuses //evil.example, /\\evil.example
+    and anything else a browser would take off-site.
     """
     if (
         value
+        and value.startswith("/")
+        and not value.startswith(("//", "/\\"))
         and url_has_allowed_host_and_scheme(
             value,
             allowed_hosts={settings.SITE_HOST},
@@ -47,6 +58,11 @@ def _leads_to_a_sign_in(value: str) -> bool:
         except Resolver404:
             pass
     return False
+
+
+def go_to(next_url: str, otherwise: str = "dashboard") -> HttpResponseRedirect:
+    """Redirect to a `next` that safe_next_url() returned, or to the page named `otherwise`."""
+    return HttpResponseRedirect(next_url or reverse(otherwise))
 
 
 def _signer(token: str) -> signing.Signer:

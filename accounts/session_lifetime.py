@@ -34,15 +34,6 @@ def start_session_clock(request: HttpRequest, keep: bool = False) -> None:
         request.session[KEPT] = True
 
 
-# Deleting the account needs a sign-in this recent (seconds).
-RECENT_SIGN_IN = 10 * 60
-
-
-def signed_in_recently(request: HttpRequest) -> bool:
-    signed_in_at = request.session.get(SIGNED_IN_AT)
-    return signed_in_at is not None and time.time() - signed_in_at <= RECENT_SIGN_IN
-
-
 def session_lifetime_middleware(get_response):
     def middleware(request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:

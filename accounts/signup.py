@@ -21,6 +21,12 @@ def create_account(address: str) -> User | None:
     The unique index on the address decides between racing confirmations: one creates the
     account, the others find it made and are told the link or code was used.
     """
+    from accounts.address_change import reserved_for_undo  # it imports mail, which is heavier
+
+    if reserved_for_undo(address):
+        # Its old account may still undo a move away from it: a new account here would take
+        # the address that undo needs (accounts/way_back.py mails the undo instead).
+        return None
     try:
         with transaction.atomic():
             return User.objects.create(email=address, password=make_password(None))

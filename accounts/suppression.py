@@ -17,7 +17,7 @@ its URLs answer 404 until the secret is set, on every deployment, SMTP ones incl
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 
 from anymail.signals import AnymailTrackingEvent, tracking
@@ -63,8 +63,22 @@ def suppress(address: str, reason: str, for_good: bool) -> None:
 
 
 def is_suppressed(address: str) -> bool:
+    """Whether sign-in mail (and other mail that is no security notice) may not go now."""
     now_or_for_good = Q(until__isnull=True) | Q(until__gt=timezone.now())
     return SuppressedAddress.objects.filter(now_or_for_good, email=address).exists()
+
+
+def paused_until(address: str) -> datetime | None:
+    """The end of a pause (a bounce, a refusal) still running for `address`, if any.
+
+    Security mail (accounts/account_mail.py) waits this out; a stop for good (a complaint, an
+    unsubscribe) does not hold it, since it is not mail the person asked not to get.
+    """
+    return (
+        SuppressedAddress.objects.filter(email=address, until__gt=timezone.now())
+        .values_list("until", flat=True)
+        .first()
+    )
 
 
 def webhook_urls() -> tuple[list[URLPattern], str]:

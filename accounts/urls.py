@@ -17,6 +17,7 @@ urlpatterns = [
     path("account/email/", views.change_address, name="change_address"),
     path("account/email/confirm/", views.confirm_address_change, name="confirm_address_change"),
     path("account/email/undo/", views.undo_address_change, name="undo_address_change"),
+    path("account/restore/", views.restore_account, name="restore_account"),
     # Passkeys: options for the browser's WebAuthn call (JSON), then the answer in a form.
     path(
         "passkeys/sign-in/options/",

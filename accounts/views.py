@@ -15,11 +15,12 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.account_mail import still_owed
 from accounts.address_change import (
     UNDO_DAYS,
     ChangeProblem,
@@ -37,7 +38,7 @@ from accounts.admin_site import passkey_required_for_admin, passkeys_locked
 from accounts.audit import device_of, record, record_link_opened
 from accounts.browsers import browsers_of, end, end_all_but, note_sign_in
 from accounts.client_ip import client_ip
-from accounts.deletion import delete_account
+from accounts.deletion import RestoreProblem, check_restore, close_account, restore
 from accounts.delivery import delivery_status, request_email
 from accounts.events import log_event, mask_address
 from accounts.forms import (
@@ -72,13 +73,9 @@ from accounts.rate_limits import (
     check_client_limit,
     limits_are_checkable,
 )
-from accounts.redirects import open_next_url, safe_next_url
-from accounts.session_lifetime import (
-    FORGET_PASSKEY,
-    SIGNED_IN_WITH,
-    signed_in_recently,
-    start_session_clock,
-)
+from accounts.recent_sign_in import changes_no_way_in, needs_recent_sign_in, proven_by_the_inbox
+from accounts.redirects import go_to, open_next_url, safe_next_url
+from accounts.session_lifetime import FORGET_PASSKEY, SIGNED_IN_WITH, start_session_clock
 from accounts.signup import signup_allowed
 from accounts.typos import suggestion
 
@@ -109,11 +106,12 @@ RESEND_COOL_DOWN = 30
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@changes_no_way_in
 def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         next_url = safe_next_url(request.GET.get("next"))
         if request.user.is_authenticated:
-            return redirect(next_url or "dashboard")
+            return go_to(next_url)
         if not limits_are_checkable():
             return sending_unavailable(request)
         form = LoginLinkForm(initial={"next": next_url})
@@ -160,17 +158,18 @@ def _cooling_down(request: HttpRequest) -> bool:
 
 def _check_inbox_redirect(next_url: str) -> HttpResponse:
     query = "?" + urlencode({"next": next_url}) if next_url else ""
-    return redirect(reverse("check_inbox") + query)
+    return HttpResponseRedirect(reverse("check_inbox") + query)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("code")
+@changes_no_way_in
 def check_inbox(request: HttpRequest) -> HttpResponse:
     """Where the person waits for the email, and types its code to sign in this browser."""
     next_url = safe_next_url(request.GET.get("next"))
     if request.user.is_authenticated:
         messages.info(request, _("You are signed in."))
-        return redirect(next_url or "dashboard")
+        return go_to(next_url)
     address = request.session.get("login_address")
     if not address:
         return redirect("sign_in")
@@ -231,6 +230,7 @@ def _code_problem_message(problem: CodeProblem) -> str:
 @require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("sesame")
 @never_cache
+@changes_no_way_in
 def confirm_link(request: HttpRequest) -> HttpResponse:
     """Where the emailed link lands. Only the POST from the confirm page spends the link.
 
@@ -287,7 +287,7 @@ def _stash_token(request: HttpRequest) -> HttpResponse:
     sealed_next = form.cleaned_data["next"]
     if request.user.is_authenticated and request.user.pk == user.pk:
         messages.info(request, _("You are already signed in."))
-        response = redirect(open_next_url(sealed_next, form.cleaned_data["sesame"]) or "dashboard")
+        response = go_to(open_next_url(sealed_next, form.cleaned_data["sesame"]))
         response["Referrer-Policy"] = "no-referrer"
         return response
     return _token_to_cookie(request, form.cleaned_data["sesame"], sealed_next)
@@ -401,7 +401,7 @@ def sign_in_browser(
     log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
     record(Kind.SIGNED_IN, request, user, detail=method)
     device_cookie = recognise(request, user, first_sign_in=previous_sign_in is None)
-    response = redirect(next_url or "dashboard")
+    response = go_to(next_url)
     response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
     set_device_cookie(response, device_cookie)
     return response
@@ -409,6 +409,7 @@ def sign_in_browser(
 
 @require_GET
 @login_required
+@changes_no_way_in
 def dashboard(request: HttpRequest) -> HttpResponse:
     previous = parse_datetime(request.session.get("previous_sign_in") or "")
     context = {"previous_sign_in": previous, "has_passkey": request.user.passkeys.exists()}
@@ -417,6 +418,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@changes_no_way_in
 def account(request: HttpRequest) -> HttpResponse:
     """This account's browsers, each of which can be signed out, and its recent activity."""
     here = request.session.session_key
@@ -452,6 +454,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "browsers": browsers,
         "events": recent,
         "others": sum(not b["here"] for b in browsers),
+        "owed": still_owed(request.user),
     }
     return render(request, "accounts/account.html", context)
 
@@ -471,6 +474,7 @@ def _passkey_account(user: User, passkeys: list) -> dict | None:
 
 @require_POST
 @login_required
+@changes_no_way_in
 def end_browser(request: HttpRequest) -> HttpResponse:
     handle = request.POST.get("browser", "")
     if handle == "others":
@@ -491,35 +495,71 @@ def end_browser(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@needs_recent_sign_in(gettext_lazy("Deleting your account"), "delete_account")
 def delete_account_view(request: HttpRequest) -> HttpResponse:
     """A confirm step (type the address), then the account and its personal data go."""
     form = DeleteAccountForm(request.POST or None, account_address=request.user.email)
-    if not signed_in_recently(request):
-        # Someone at an unlocked computer must not be able to delete the account: they would
-        # need the inbox again, as for any sign-in.
-        return render(request, "accounts/sign_in_again.html", status=HTTPStatus.FORBIDDEN)
     if request.method != "POST":
-        return render(request, "accounts/delete_account.html", {"form": form})
+        context = {"form": form, "undo_days": settings.ACCOUNT_UNDO_DAYS}
+        return render(request, "accounts/delete_account.html", context)
     if not form.is_valid():
-        context = {"form": form}
+        context = {"form": form, "undo_days": settings.ACCOUNT_UNDO_DAYS}
         return render(
             request, "accounts/delete_account.html", context, status=HTTPStatus.BAD_REQUEST
         )
-    user_id = request.user.pk
-    delete_account(request.user)
+    close_account(request.user)
     logout(request)
-    log_event("account_deleted", user=user_id)
-    messages.success(request, _("Your account and what we kept about you are deleted."))
+    messages.success(
+        request,
+        ngettext(
+            "Your account is closed, and will be erased in %(days)s day. "
+            "Until then, the email we sent can restore it.",
+            "Your account is closed, and will be erased in %(days)s days. "
+            "Until then, the email we sent can restore it.",
+            settings.ACCOUNT_UNDO_DAYS,
+        )
+        % {"days": settings.ACCOUNT_UNDO_DAYS},
+    )
     return redirect("sign_in")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_post_parameters("restore")
+@never_cache
+@proven_by_the_inbox
+def restore_account(request: HttpRequest) -> HttpResponse:
+    """From the farewell email, or the one asked for at the sign-in page: open it again."""
+    if "restore" in request.GET:
+        return _see_other_keeping_token(
+            reverse("restore_account"),
+            settings.ADDRESS_LINK_COOKIE_NAME,
+            request.GET["restore"][:1000],
+        )
+    if request.method == "POST":
+        token = request.POST.get("restore", "")[:1000]
+    else:
+        token = request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")[:1000]
+    try:
+        user = check_restore(token)
+        context = {"token": token, "address": display_address(user.email)}
+        if request.method != "POST":
+            return render(request, "accounts/restore_account.html", context)
+        restore(user)
+        record(Kind.RESTORED, request, user)
+        response = render(request, "accounts/account_restored.html", context)
+    except RestoreProblem as problem:
+        status = HTTPStatus.BAD_REQUEST if problem.reason == "invalid" else HTTPStatus.GONE
+        context = {"reason": problem.reason, "days": settings.ACCOUNT_UNDO_DAYS}
+        response = render(request, "accounts/restore_problem.html", context, status=status)
+    response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)
+    return response
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@needs_recent_sign_in(gettext_lazy("Changing your address"), "change_address")
 def change_address(request: HttpRequest) -> HttpResponse:
     """Type the new address; a link and a code go there to prove it."""
-    if not signed_in_recently(request):
-        context = {"what": _("Changing your address"), "next_url": reverse("change_address")}
-        return render(request, "accounts/sign_in_again.html", context, status=HTTPStatus.FORBIDDEN)
     if allowed_at := next_change_allowed_at(request.user):
         status = HTTPStatus.FORBIDDEN if request.method == "POST" else HTTPStatus.OK
         context = {"allowed_at": allowed_at, "days": UNDO_DAYS}
@@ -551,7 +591,18 @@ def change_address(request: HttpRequest) -> HttpResponse:
 def confirm_address_change(request: HttpRequest) -> HttpResponse:
     """The code typed here, or the emailed link opened in a browser signed in to the account."""
     if "change" in request.GET:
+        # Moves the token out of the address bar and changes nothing: before any other answer,
+        # so that no page, not even "sign in again", loads with the token in its URL.
         return _stash_address_token(request, reverse("confirm_address_change") + "?link")
+    return _confirm_address_change(request)
+
+
+# The check is on the inner view, after the token has left the address bar.
+confirm_address_change.changes_a_way_in = True
+
+
+@needs_recent_sign_in(gettext_lazy("Changing your address"), "confirm_address_change")
+def _confirm_address_change(request: HttpRequest) -> HttpResponse:
     token = _address_token(request) if "link" in request.GET or request.method == "POST" else ""
     if not request.user.is_authenticated:
         # No redirect: `next` would carry the sign-in off to the link's page (never allowed).
@@ -559,21 +610,24 @@ def confirm_address_change(request: HttpRequest) -> HttpResponse:
     form = ConfirmAddressForm(request.POST if "code" in request.POST else None)
     try:
         if token and request.method == "POST":
-            new_address = check_link(request.user, token)
-            return _address_changed(request, new_address, change(request, new_address))
+            proven = check_link(request.user, token)
+            return _address_changed(request, proven.to_address, change(request, proven))
         if token:
-            context = {"token": token, "to": display_address(check_link(request.user, token))}
+            to = check_link(request.user, token).to_address
+            context = {"token": token, "to": display_address(to)}
             return render(request, "accounts/confirm_address_link.html", context)
         if request.method == "POST" and form.is_valid():
-            new_address = check_code(request, form.cleaned_data["code"])
-            return _address_changed(request, new_address, change(request, new_address))
+            proven = check_code(request, form.cleaned_data["code"])
+            return _address_changed(request, proven.to_address, change(request, proven))
     except ChangeProblem as problem:
         if token:
             response = render(
                 request,
                 "accounts/address_link_problem.html",
                 {"reason": problem.reason},
-                status=HTTPStatus.GONE if problem.reason in ("expired", "used") else 400,
+                status=HTTPStatus.GONE
+                if problem.reason in ("expired", "used", "cancelled")
+                else HTTPStatus.BAD_REQUEST,
             )
             response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)
             return response
@@ -622,25 +676,27 @@ def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpR
 @require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("change")
 @never_cache
+@proven_by_the_inbox
 def undo_address_change(request: HttpRequest) -> HttpResponse:
     """From the notice to the old address: put it back, and end every sign-in and passkey."""
     if "change" in request.GET:
         return _stash_address_token(request, reverse("undo_address_change"))
     token = _address_token(request)
     try:
-        user, old_address = check_undo(token)
+        made = check_undo(token)
+        user = made.user
         if request.method != "POST":
             context = {
                 "token": token,
-                "now": display_address(user.email),
-                "before": display_address(old_address),
+                "now": display_address(made.to_address),
+                "before": display_address(made.from_address),
             }
             return render(request, "accounts/undo_address_change.html", context)
-        undo(user, old_address)
+        undo(made)
         record(Kind.ADDRESS_CHANGED, request, user, detail="undone")
         if request.user.pk == user.pk:
             logout(request)  # its session is gone already; this also drops the cookie
-        context = {"address": display_address(old_address)}
+        context = {"address": display_address(made.from_address)}
         response = render(request, "accounts/address_change_undone.html", context)
     except ChangeProblem as problem:
         status = HTTPStatus.GONE if problem.reason in ("expired", "used", "closed") else 400
@@ -653,10 +709,16 @@ def undo_address_change(request: HttpRequest) -> HttpResponse:
 def _address_problem_message(problem: ChangeProblem) -> str:
     if problem.reason == "taken":
         return _("Another account has that address now. Nothing changed.")
+    if problem.reason == "cancelled":
+        return _(
+            "Another change of your address, made in another browser, was confirmed first, "
+            "so this one was cancelled. Nothing changed here."
+        )
     return _code_problem_message(problem)
 
 
 @require_POST
+@changes_no_way_in
 def sign_out(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         log_event("signed_out", user=request.user.pk)
@@ -666,7 +728,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     messages.success(request, _("You are signed out."))
     next_url = safe_next_url(request.POST.get("next"))
     if next_url:  # "Sign in again" before something that needs a fresh sign-in
-        return redirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
+        return HttpResponseRedirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
     return redirect("sign_in")
 
 
@@ -697,6 +759,7 @@ def sending_unavailable(request: HttpRequest, passkey: bool = False) -> HttpResp
 
 
 @require_GET
+@changes_no_way_in
 def admin_sign_in(request: HttpRequest) -> HttpResponse:
     """The admin has no password page of its own: staff use the same emailed link."""
     if request.user.is_authenticated:
@@ -708,7 +771,7 @@ def admin_sign_in(request: HttpRequest) -> HttpResponse:
         # Signed in, but not staff: sending them to sign in again would loop for ever.
         return render(request, "accounts/not_staff.html", status=HTTPStatus.FORBIDDEN)
     next_url = safe_next_url(request.GET.get("next")) or reverse("admin:index")
-    return redirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
+    return HttpResponseRedirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

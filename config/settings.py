@@ -103,6 +103,12 @@ TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "").strip()
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 60 * 60 * 24)
 SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 60 * 60 * 24 * 14)
 SESSION_PRUNE_INTERVAL = env_int("SESSION_PRUNE_INTERVAL", 60 * 60)
+# Adding, removing or replacing a way in (a passkey, the address, the account itself) needs a
+# sign-in this recent (accounts/recent_sign_in.py).
+RECENT_SIGN_IN_SECONDS = env_int("RECENT_SIGN_IN_SECONDS", 10 * 60)
+# For this many days the inbox that held an account can undo a change of address and restore a
+# deleted account; a deleted account is erased after it (accounts/address_change.py, closing.py).
+ACCOUNT_UNDO_DAYS = env_int("ACCOUNT_UNDO_DAYS", 7)
 # The admin opens only to a session that signed in with a passkey (accounts/passkeys.py).
 STAFF_REQUIRE_PASSKEY = env_bool("STAFF_REQUIRE_PASSKEY", False)
 # Sign-in events (accounts/audit.py) older than this are deleted.

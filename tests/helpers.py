@@ -122,6 +122,26 @@ def our_app(
     return AppServer(app_environment(port, **env), port=port, tls=tls).start(worker)
 
 
+# --- A person's steps, in process ----------------------------------------------------------------
+
+
+def behind_the_proxy(**headers: str):
+    """Django's test client as a browser behind fly's proxy, which terminates TLS."""
+    from django.test import Client
+
+    return Client(headers={"X-Forwarded-Proto": "https", **headers})
+
+
+def signed_in_by_code(mailbox, address: str = "alice@example.com", **headers: str):
+    """A browser that asked for an email and typed its code (mail sent inside the request)."""
+    browser = behind_the_proxy(**headers)
+    mailbox.clear()
+    browser.post("/", {"email": address})
+    code = code_in(mailbox.message_to(address))
+    assert browser.post("/check-inbox/", {"code": code})["Location"] == "/dashboard/"
+    return browser
+
+
 # --- A person's steps, over HTTP ------------------------------------------------------------------
 
 Origin = str | Callable[[], str]

@@ -11,7 +11,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import SignedInBrowser, SignInEmail, SignInEvent, User
+from accounts.models import SignedInBrowser, User
 from tests.helpers import code_in
 
 pytestmark = pytest.mark.django_db
@@ -112,34 +112,6 @@ def test_a_browser_signed_in_before_the_list_existed_appears_once_it_is_used(ali
     client.get("/dashboard/")
 
     assert SignedInBrowser.objects.filter(user=alice).count() == 1
-
-
-def test_deleting_the_account_takes_its_sessions_and_personal_data(mailbox, alice):
-    phone = signed_in(mailbox, PHONE)
-    laptop = signed_in(mailbox, LAPTOP)
-    assert laptop.get("/account/delete/").status_code == HTTPStatus.OK
-
-    deleted = laptop.post("/account/delete/", {"email": "ALICE@example.com"})
-
-    assert deleted["Location"] == "/"
-    assert not User.objects.filter(email="alice@example.com").exists()
-    assert (
-        not SignedInBrowser.objects.exists()
-        and not Session.objects.filter(session_data__contains="alice").exists()
-    )
-    assert phone.get("/dashboard/").status_code == HTTPStatus.FOUND
-    assert laptop.get("/dashboard/").status_code == HTTPStatus.FOUND
-    assert not SignInEmail.objects.filter(address="alice@example.com").exists()
-    # The record keeps what happened, and nothing that names the person.
-    kept = list(SignInEvent.objects.values("user", "network", "user_agent"))
-    assert kept and all(e == {"user": None, "network": "", "user_agent": ""} for e in kept[:-1])
-    assert SignInEvent.objects.filter(kind=SignInEvent.Kind.ACCOUNT_DELETED).count() == 1
-    # One last email tells the address, in case it was not the person.
-    notice = mailbox.message_to("alice@example.com", subject="was deleted")
-    assert (
-        "was deleted, with what we kept about you"
-        in notice.get_body(preferencelist=("plain",)).get_content()
-    )
 
 
 def test_a_wrong_address_deletes_nothing_and_says_so(mailbox, alice):

@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.delivery import RETRY_DELAYS
+from accounts.retry import RETRY_DELAYS
 from harness.tasks import run_due_tasks
 from tests.helpers import code_in
 

@@ -282,14 +282,26 @@ def test_an_undo_after_the_old_address_got_another_account_says_so_and_changes_n
     assert User.objects.get(pk=alice.pk).email == "mallory@example.net"
 
 
-def test_an_undo_after_the_account_was_deleted_says_so(mailbox, alice):
+def test_an_undo_after_the_intruder_deleted_the_account_gives_it_back_open(mailbox, alice):
     _, intruder, undo_link = moved_by_an_intruder(mailbox, alice)
     intruder.post("/account/delete/", {"email": "mallory@example.net"})
     phone = Client(headers={"X-Forwarded-Proto": "https"})
 
+    undone = phone.post("/account/email/undo/", {"change": undo_link.split("change=")[1]})
+
+    assert undone.status_code == HTTPStatus.OK
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com" and alice.is_active and alice.closed_at is None
+    assert signed_in(mailbox).get("/dashboard/").status_code == HTTPStatus.OK
+
+
+def test_an_undo_after_the_account_was_erased_says_so(mailbox, alice):
+    _, intruder, undo_link = moved_by_an_intruder(mailbox, alice)
+    User.objects.filter(pk=alice.pk).delete()  # as erase_due() does, a week after a deletion
+    phone = Client(headers={"X-Forwarded-Proto": "https"})
+
     refused = phone.post("/account/email/undo/", {"change": undo_link.split("change=")[1]})
 
-    assert not User.objects.filter(pk=alice.pk).exists()
     assert refused.status_code == HTTPStatus.GONE
     assert b"The account was deleted or closed after the change" in refused.content
 

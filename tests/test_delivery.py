@@ -15,8 +15,9 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.delivery import RETRY_DELAYS, deliver
+from accounts.delivery import deliver
 from accounts.models import SignInEmail
+from accounts.retry import RETRY_DELAYS
 from harness.tasks import run_due_tasks
 from tests.environment import smtp_server
 from tests.helpers import ask_for_a_link, code_in, eventually, link_in

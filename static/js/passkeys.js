@@ -14,6 +14,12 @@ async function optionsFor(form) {
     headers: { "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
     credentials: "same-origin",
   });
+  if (response.status === 403 && (await response.json()).error === "sign_in_again") {
+    // The session is too old to add a way in: the form, sent without an answer, gets the
+    // server's page that signs in again and comes back.
+    form.submit();
+    throw new DOMException("sign in again", "AbortError");
+  }
   if (!response.ok) throw new Error(`options answered ${response.status}`);
   return response.json();
 }

@@ -3,6 +3,9 @@
 Before accounts waited for a confirmed link, asking for one created an account, so tables hold
 addresses nobody ever proved. Accounts an administrator made for people who have not signed in
 yet look the same: hence the age limit, the dry run, and staff being left alone.
+
+It also erases accounts whose person deleted them more than ACCOUNT_UNDO_DAYS ago (their restore
+week is over), as the hourly pruning does (accounts/deletion.py).
 """
 
 from datetime import timedelta
@@ -10,6 +13,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from accounts.deletion import erase_due
 from accounts.models import User
 
 
@@ -33,3 +37,5 @@ class Command(BaseCommand):
             return
         unused.delete()
         self.stdout.write(f"Deleted {count} accounts that never signed in.")
+        erased = erase_due()
+        self.stdout.write(f"Erased {erased} accounts deleted more than their restore week ago.")
