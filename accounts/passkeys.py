@@ -15,6 +15,7 @@ page holding a challenge the server no longer recognises. A sign-in also claims 
 a link does (User.objects.claim): of concurrent answers, one signs in, and every older link dies.
 """
 
+import json
 import secrets
 import time
 import uuid
@@ -83,7 +84,8 @@ class PasskeyProblem(Exception):
     """Why a passkey did not register or sign in: `reason` is one of
     "no_challenge" (none given to this browser, or already answered), "expired", "invalid"
     (the answer does not check out: wrong origin, wrong site, bad signature, replayed count),
-    "unknown" (no such passkey, removed, or its account is closed), "duplicate" (already added)."""
+    "unknown" (no such passkey, removed, or its account is closed), "duplicate" (already added),
+    "framed" (the ceremony ran in a frame on another site's page)."""
 
     def __init__(self, reason: str, credential_id: str = "") -> None:
         super().__init__(reason)
@@ -119,6 +121,7 @@ def register(request: HttpRequest, user: User, answer: str) -> Passkey:
     challenge, given = _take_challenge(request)
     try:
         credential = parse_registration_credential_json(answer)
+        _refuse_framed(credential.response.client_data_json)
         verified = verify_registration_response(
             credential=credential,
             expected_challenge=challenge,
@@ -176,6 +179,7 @@ def authenticate(request: HttpRequest, answer: str) -> Passkey:
     or LimitsUnavailable when Redis cannot say whether the challenge was spent."""
     try:
         credential = parse_authentication_credential_json(answer)
+        _refuse_framed(credential.response.client_data_json)
         # Which of this browser's challenges the answer is for; verified below, signed in it.
         answered = parse_client_data_json(credential.response.client_data_json).challenge
     except (WebAuthnException, ValueError, TypeError, KeyError):
@@ -215,6 +219,18 @@ def authenticate(request: HttpRequest, answer: str) -> Passkey:
         if not counted or not User.objects.claim(user, user.last_login):
             raise PasskeyProblem("invalid")  # and the count goes back
     return passkey
+
+
+def _refuse_framed(client_data_json: bytes) -> None:
+    """Refuse what a browser at the top level never sends: a ceremony run in a frame.
+
+    Our pages refuse to be framed (X-Frame-Options, CSP frame-ancestors), but the ceremony
+    must not rely on that, and py_webauthn checks neither field. WebAuthn Level 3 sets
+    crossOrigin, and names the framing page in topOrigin, for a frame on another origin.
+    """
+    data = json.loads(client_data_json)
+    if not isinstance(data, dict) or data.get("crossOrigin") is True or "topOrigin" in data:
+        raise PasskeyProblem("framed")
 
 
 def _challenges_in(sealed: str) -> list[tuple[str, int]]:

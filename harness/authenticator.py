@@ -37,6 +37,8 @@ class SoftPasskey:
     )
     credential_id: bytes = field(default_factory=lambda: os.urandom(16))
     user_handle: bytes = b""
+    # The origin of a page that frames the ceremony (another site's), if any.
+    framed_by: str = ""
 
     def create(self, options: str, *, origin: str = "", rp_id: str = "") -> str:
         """The answer to registration options, as the browser posts it."""
@@ -97,6 +99,9 @@ class SoftPasskey:
 
     def _client_data(self, kind: str, challenge: str, origin: str) -> bytes:
         data = {"type": kind, "challenge": challenge, "origin": origin or self.origin}
+        if self.framed_by:
+            # What a browser reports for a ceremony run in a frame on another site's page.
+            return json.dumps({**data, "crossOrigin": True, "topOrigin": self.framed_by}).encode()
         return json.dumps({**data, "crossOrigin": False}).encode()
 
     def _credential(self, response: dict) -> str:

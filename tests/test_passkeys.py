@@ -581,3 +581,27 @@ class TestStaffRequirePasskey:
         settings.STAFF_REQUIRE_PASSKEY = False
 
         assert signed_in(boss).get("/admin/").status_code == HTTPStatus.OK
+
+
+# --- A ceremony in a frame on another site ------------------------------------------------------
+
+
+def test_a_passkey_made_in_a_frame_on_another_site_is_refused(alice):
+    framed = SoftPasskey(origin=TEST_SITE_URL, rp_id=SITE_HOST, framed_by="https://evil.example")
+    person = signed_in(alice)
+
+    page = add_passkey(person, framed)
+
+    assert "could not be checked, so it was not added" in page
+    assert not Passkey.objects.exists()
+
+
+def test_a_passkey_answer_from_a_frame_on_another_site_signs_nobody_in(alice, alices_passkey):
+    alices_passkey.framed_by = "https://evil.example"
+    person = browser()
+
+    refused = sign_in_with(person, alices_passkey)
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert SESSION_KEY not in person.session
+    assert SignInEvent.objects.filter(kind="rejected", detail="passkey").count() == 1
