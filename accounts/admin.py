@@ -1,13 +1,21 @@
 from django.contrib import admin
 
 from accounts.audit import device_of
-from accounts.models import Passkey, SignInEmail, SignInEvent, SuppressedAddress, User
+from accounts.models import (
+    AccountEmail,
+    AddressChange,
+    Passkey,
+    SignInEmail,
+    SignInEvent,
+    SuppressedAddress,
+    User,
+)
 
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
     # No password fields: people sign in with a link, so there is nothing to set or reset.
-    list_display = ("email", "is_active", "is_staff", "last_login", "date_joined")
+    list_display = ("email", "is_active", "is_staff", "last_login", "date_joined", "closed_at")
     list_filter = ("is_active", "is_staff", "is_superuser")
     search_fields = ("email",)
     ordering = ("email",)
@@ -55,6 +63,36 @@ class SignInEmailAdmin(admin.ModelAdmin):
     search_fields = ("address",)
     # A list only: a page per row would put the id, which names a request in someone's
     # session, into URLs and access logs.
+    list_display_links = None
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AccountEmail)
+class AccountEmailAdmin(admin.ModelAdmin):
+    # Security notices owed, sent, or given up at their deadline (each also a warning log line).
+    list_display = ("kind", "address", "status", "attempts", "problem", "queued_at", "deadline")
+    list_filter = ("status", "kind", "security")
+    search_fields = ("address",)
+    list_display_links = None
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AddressChange)
+class AddressChangeAdmin(admin.ModelAdmin):
+    # Which account moved from where to where, and whether its week's undo is still open.
+    list_display = ("user", "from_address", "to_address", "state", "asked_at", "done_at")
+    list_filter = ("state",)
+    search_fields = ("from_address", "to_address")
     list_display_links = None
 
     def has_add_permission(self, request) -> bool:

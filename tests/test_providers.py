@@ -232,7 +232,7 @@ def changing_address(alice, new_address: str):
     return laptop.post("/account/email/", {"email": new_address})
 
 
-def test_no_email_of_any_kind_goes_to_a_suppressed_address(postmark, alice):
+def test_an_address_change_proof_does_not_go_to_a_suppressed_address(postmark, alice):
     SuppressedAddress.objects.create(email="new@example.org", reason="complained")
 
     asked = changing_address(alice, "new@example.org")
