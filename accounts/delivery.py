@@ -82,7 +82,10 @@ def deliver(email_id: str) -> str:
     user = find_account(email.address)
     # An address without an active account may still have a way back (a move to undo, a closed
     # account to restore): its inbox gets that, never a new account. No read for an account.
-    offer = way_back_offer(email.address) if user is None or user.pk is None else None
+    offer = None
+    if user is None or user.pk is None:
+        # An unsaved User means no row has the address: no closed account to look for.
+        offer = way_back_offer(email.address, may_be_closed=user is None)
     if offer is not None:
         user = None
     if email.attempts == 1:

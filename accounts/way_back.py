@@ -15,9 +15,12 @@ from accounts.deletion import closed_account, restore_link
 from accounts.events import mask_address
 
 
-def way_back_offer(address: str) -> tuple[str, dict] | None:
-    """The email template and context that give `address` its way back, if it has one."""
-    closed = closed_account(address)
+def way_back_offer(address: str, may_be_closed: bool = True) -> tuple[str, dict] | None:
+    """The email template and context that give `address` its way back, if it has one.
+
+    `may_be_closed`: False when the caller knows no account has the address (one read saved).
+    """
+    closed = closed_account(address) if may_be_closed else None
     if closed is not None:
         return "emails/restore_offer", {"restore_link": restore_link(closed), "days": UNDO_DAYS}
     made = reserved_for_undo(address)

@@ -801,7 +801,7 @@ def test_a_new_address_proven_by_its_link_and_the_old_one_undoing_it(app, page, 
     expect(heading(page)).to_have_text("Sign in")  # every browser was signed out
 
 
-def test_a_person_signs_out_elsewhere_then_deletes_the_account(app, page, axe, mailbox):
+def test_a_person_signs_out_elsewhere_deletes_the_account_and_restores_it(app, page, axe, mailbox):
     address = f"del-{page.viewport_name}@example.com"
     other = page.context.browser.new_context(ignore_https_errors=True).new_page()
     sign_in_by_email(other, app.origin, mailbox, address)
@@ -819,6 +819,14 @@ def test_a_person_signs_out_elsewhere_then_deletes_the_account(app, page, axe, m
     look_at(page, axe, "delete-account")
     page.get_by_label("Type your email address to confirm").fill(address)
     page.get_by_role("button", name="Delete my account").click()
-    expect(page.get_by_role("status")).to_contain_text("Your account and what we kept")
+    expect(page.get_by_role("status")).to_contain_text("Your account is closed")
     expect(heading(page)).to_have_text("Sign in")
-    assert mailbox.message_to(address, subject="was deleted")
+    farewell = mailbox.message_to(address, subject="was deleted")
+
+    page.goto(link_in(farewell))  # the restore link: its token leaves the address bar first
+    expect(heading(page)).to_have_text("Restore your account")
+    assert "restore=" not in page.url
+    look_at(page, axe, "restore-account")
+    page.get_by_role("button", name="Restore the account").click()
+    expect(heading(page)).to_have_text("Your account is back")
+    look_at(page, axe, "account-restored")
