@@ -1,6 +1,5 @@
 from django.contrib import admin
 
-from accounts.audit import device_of
 from accounts.models import (
     AccountEmail,
     AddressChange,
@@ -10,6 +9,7 @@ from accounts.models import (
     SuppressedAddress,
     User,
 )
+from accounts.records.audit import device_of
 
 
 @admin.register(User)
@@ -36,7 +36,7 @@ class UserAdmin(admin.ModelAdmin):
 @admin.register(Passkey)
 class PasskeyAdmin(admin.ModelAdmin):
     # Only made by their owner's browser. Deleting one is how staff who lost every passkey get
-    # back in when STAFF_REQUIRE_PASSKEY guards theirs (accounts/admin_site.py): another admin
+    # back in when STAFF_REQUIRE_PASSKEY guards theirs (accounts/passkeys/staff.py): another admin
     # deletes it, and they add a new one after an email sign-in.
     list_display = ("user", "name", "created_at", "last_used_at", "backed_up")
     search_fields = ("user__email", "name")

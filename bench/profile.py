@@ -25,8 +25,8 @@ def main() -> None:
     from pyinstrument import Profiler
     from sesame.utils import get_query_string
 
-    from accounts.login_links import LOGIN_SCOPE
     from accounts.models import User
+    from accounts.signin.links import LOGIN_SCOPE
 
     client = Client(headers={"X-Forwarded-Proto": "https", "Host": "127.0.0.1"})
     for n in range(20):  # warm up: templates compiled, connections open

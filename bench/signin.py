@@ -445,8 +445,8 @@ class Tokens:
         from django.contrib.auth.hashers import make_password
         from sesame.utils import get_query_string
 
-        from accounts.login_links import LOGIN_SCOPE
         from accounts.models import User
+        from accounts.signin.links import LOGIN_SCOPE
 
         unusable = make_password(None)
         users = User.objects.bulk_create(

@@ -40,9 +40,9 @@ def main() -> None:
     from django_redis import get_redis_connection
     from sesame.utils import get_query_string
 
-    from accounts.login_links import LOGIN_SCOPE
-    from accounts.mail import keep_connection_open
+    from accounts.mail.send import keep_connection_open
     from accounts.models import User
+    from accounts.signin.links import LOGIN_SCOPE
 
     keep_connection_open()  # as `manage.py worker` does
     redis = get_redis_connection("default")

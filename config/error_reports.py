@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-# `change` is the token of an address-change link (accounts/address_change.py).
+# `change` is the token of an address-change link (accounts/account/address_change.py).
 SECRET_PARAMETERS = ("sesame", "change", "code", "csrfmiddlewaretoken")
 STARS = SafeExceptionReporterFilter.cleansed_substitute
 

@@ -43,7 +43,7 @@ def env_list(name: str) -> list[str]:
 
 
 def env_rate(name: str, default: str) -> str:
-    # "3/15m" is three per fifteen minutes (accounts/rate_limits.py reads it).
+    # "3/15m" is three per fifteen minutes (accounts/limits.py reads it).
     value = os.environ.get(name, "").strip() or default
     if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", value):
         raise ImproperlyConfigured(f"{name} must look like 3/15m (count/period), not {value!r}.")
@@ -95,7 +95,8 @@ SIGNUP_POLICY = os.environ.get("SIGNUP_POLICY", "open").strip().lower()
 # Off: an address with no account (signup closed or another domain) gets no email at all. The page
 # still answers as for everyone; the time it takes may differ (docs/security.md).
 NO_ACCOUNT_EMAIL = env_bool("NO_ACCOUNT_EMAIL", True)
-# Compared with the ASCII form of an address's domain (accounts/addresses.py), so "faß.de" works.
+# Compared with the ASCII form of an address's domain (accounts/signin/addresses.py), so
+# "faß.de" works.
 SIGNUP_EMAIL_DOMAINS = [
     idna.encode(domain, uts46=True).decode() for domain in env_list("SIGNUP_EMAIL_DOMAINS")
 ]
@@ -104,14 +105,15 @@ SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 60 * 60 * 24)
 SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 60 * 60 * 24 * 14)
 SESSION_PRUNE_INTERVAL = env_int("SESSION_PRUNE_INTERVAL", 60 * 60)
 # Adding, removing or replacing a way in (a passkey, the address, the account itself) needs a
-# sign-in this recent (accounts/recent_sign_in.py).
+# sign-in this recent (accounts/pages.py).
 RECENT_SIGN_IN_SECONDS = env_int("RECENT_SIGN_IN_SECONDS", 10 * 60)
 # For this many days the inbox that held an account can undo a change of address and restore a
-# deleted account; a deleted account is erased after it (accounts/address_change.py, closing.py).
+# deleted account; a deleted account is erased after it (accounts/account/address_change.py,
+# accounts/account/deletion.py).
 ACCOUNT_UNDO_DAYS = env_int("ACCOUNT_UNDO_DAYS", 7)
-# The admin opens only to a session that signed in with a passkey (accounts/passkeys.py).
+# The admin opens only to a session that signed in with a passkey (accounts/passkeys/ceremony.py).
 STAFF_REQUIRE_PASSKEY = env_bool("STAFF_REQUIRE_PASSKEY", False)
-# Sign-in events (accounts/audit.py) older than this are deleted.
+# Sign-in events (accounts/records/audit.py) older than this are deleted.
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90)
 # Seconds a query, or a connection attempt, may take before the request gives up with a 503.
 # 0 lifts the limit: the release command does, so long migrations can finish.
@@ -171,13 +173,13 @@ MIDDLEWARE = [
     "config.health.health_check_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "accounts.caching.private_pages_middleware",
+    "accounts.pages.private_pages_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "accounts.session_lifetime.session_lifetime_middleware",
+    "accounts.sessions.lifetime.session_lifetime_middleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
@@ -256,7 +258,7 @@ else:
 # Sessions live in the database only. A Redis copy in front (cached_db) outlived its row when
 # sign-out met a Redis blip, and the old cookie worked again; a session read by primary key
 # costs about what the Redis round trip did, and signed-in people never depend on Redis.
-SESSION_ENGINE = "accounts.session_store"
+SESSION_ENGINE = "accounts.sessions.store"
 
 # --- Sign-in -----------------------------------------------------------------------------------
 
@@ -265,7 +267,7 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["sesame.backends.ModelBackend"]
 LOGIN_URL = "sign_in"
 # A CSRF failure is most often a form left open while another tab signed in: see the view.
-CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
+CSRF_FAILURE_VIEW = "accounts.pages.csrf_failure"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "sign_in"
 
@@ -278,7 +280,7 @@ SESAME_SIGNATURE_SIZE = 16
 SESAME_INVALIDATE_ON_EMAIL_CHANGE = True
 
 # ASVS 5.0 V7.3: an idle timeout and an absolute lifetime, both enforced on the server
-# (accounts/session_lifetime.py); the cookie and the stored session expire with the latter.
+# (accounts/sessions/lifetime.py); the cookie and the stored session expire with the latter.
 SESSION_COOKIE_AGE = SESSION_MAX_AGE
 
 # --- Email -------------------------------------------------------------------------------------
@@ -306,12 +308,12 @@ elif email_host:
     }
 else:
     # Development: the email, link included, is printed where runserver prints.
-    MAILERS = {"default": {"BACKEND": "accounts.console_mail.ReadableConsoleBackend"}}
+    MAILERS = {"default": {"BACKEND": "accounts.mail.console.ReadableConsoleBackend"}}
 
 # --- Background tasks --------------------------------------------------------------------------
 
-# Sign-in mail leaves the request (accounts/delivery.py). In production a `manage.py db_worker`
-# process sends it (fly.toml [processes]); the queue is a table in the same PostgreSQL, so a
+# Sign-in mail leaves the request (accounts/mail/delivery.py). In production a `manage.py worker`
+# process (django-tasks-db's worker, kept alive through database outages) sends it (fly.toml [processes]); the queue is a table in the same PostgreSQL, so a
 # request's email and its task commit together and no other service is needed. With DEBUG on
 # the email is sent inside the request, so `scripts/run` needs no worker.
 TASKS = {

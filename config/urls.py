@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.suppression import webhook_urls
-from accounts.views import admin_sign_in
+from accounts.mail.suppression import webhook_urls
+from accounts.signin.views import admin_sign_in
 
 urlpatterns = [
     # Before admin.site.urls, so that the admin's password form is never shown.

@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.retry import RETRY_DELAYS
+from accounts.mail.retry import RETRY_DELAYS
 from harness.tasks import run_due_tasks
 from tests.helpers import code_in
 
@@ -84,7 +84,7 @@ def test_an_address_change_proof_is_tried_again_only_while_its_code_lives(
             clock.shift(30)
             waited += 30
 
-    attempts = DBTaskResult.objects.filter(task_path="accounts.address_change.send_proof")
+    attempts = DBTaskResult.objects.filter(task_path="accounts.account.address_mail.send_proof")
     # 2 + 10 + 30 + 60 + 120 + 120 + 120 = 462 s; the next try would come after the code died.
     assert mailbox.attempts == attempts.count() == 8
     assert attempts.filter(return_value="failed").count() == 1

@@ -7,8 +7,8 @@ import pytest
 from django.apps import apps
 from django.test import Client
 
-from accounts.addresses import InvalidAddress, canonical_address, display_address
 from accounts.models import User
+from accounts.signin.addresses import InvalidAddress, canonical_address, display_address
 from tests.helpers import link_in, path_of
 
 pytestmark = pytest.mark.django_db

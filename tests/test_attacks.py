@@ -16,14 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sesame.utils import get_query_string
 
-from accounts.login_links import (
+from accounts.models import SignInEmail, User
+from accounts.signin.links import (
     LOGIN_SCOPE,
     SIGNUP_SALT,
     LinkProblem,
     check_login_link,
     claim_login_link,
 )
-from accounts.models import SignInEmail, User
 from tests.helpers import link_in
 
 pytestmark = pytest.mark.django_db

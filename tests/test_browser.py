@@ -26,8 +26,8 @@ from django.views.defaults import server_error
 from playwright.sync_api import Page, expect, sync_playwright
 from sesame.utils import get_query_string
 
-from accounts.login_links import LOGIN_SCOPE
 from accounts.models import User
+from accounts.signin.links import LOGIN_SCOPE
 from harness.servers import ROOT, AppServer, free_port
 from tests.helpers import database_of_its_own, eventually, link_in, our_app
 

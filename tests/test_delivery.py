@@ -15,9 +15,9 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.delivery import deliver
+from accounts.mail.delivery import deliver
+from accounts.mail.retry import RETRY_DELAYS
 from accounts.models import SignInEmail
-from accounts.retry import RETRY_DELAYS
 from harness.tasks import run_due_tasks
 from tests.environment import smtp_server
 from tests.helpers import ask_for_a_link, code_in, eventually, link_in
@@ -46,7 +46,7 @@ def test_asking_queues_the_email_and_the_request_sends_nothing(queue, client, ma
     email = ask(client)
 
     (task,) = DBTaskResult.objects.all()
-    assert task.task_path == "accounts.delivery.deliver"
+    assert task.task_path == "accounts.mail.delivery.deliver"
     assert task.args_kwargs == {"args": [email.id], "kwargs": {}}
     assert mailbox.attempts == 0
     assert "We are sending an email to" in page(client)

@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from django.utils.log import AdminEmailHandler
 from sesame.utils import get_token
 
-from accounts.login_links import LOGIN_SCOPE
+from accounts.signin.links import LOGIN_SCOPE
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from accounts.audit import network_of
 from accounts.models import SignInEvent, User
+from accounts.records.audit import network_of
 from tests.helpers import code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.redirects import safe_next_url
+from accounts.signin.redirects import safe_next_url
 from tests.helpers import behind_the_proxy, code_in, signed_in_by_code
 
 pytestmark = pytest.mark.django_db

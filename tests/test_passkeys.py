@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from webauthn.helpers import bytes_to_base64url
 
 from accounts.models import Passkey, SignInEvent, User
-from accounts.passkeys import COOKIE_SALT
-from accounts.session_lifetime import SIGNED_IN_WITH
+from accounts.passkeys.challenges import COOKIE_SALT
+from accounts.sessions.lifetime import SIGNED_IN_WITH
 from harness.authenticator import SoftPasskey
 from tests.environment import TEST_SITE_URL, redis_server
 from tests.helpers import link_in

@@ -17,8 +17,8 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from accounts.mail.suppression import BOUNCE_PAUSE
 from accounts.models import SuppressedAddress
-from accounts.suppression import BOUNCE_PAUSE
 from harness.servers import free_port
 from tests.helpers import database_of_its_own, migrate
 

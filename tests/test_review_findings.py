@@ -143,7 +143,7 @@ def test_sign_in_emails_and_their_tasks_are_kept_for_a_day(mailbox, alice):
         yesterday = browser()
         yesterday.post("/", {"email": "alice@example.com"})
         task = DBTaskResult.objects.create(
-            task_path="accounts.delivery.deliver",
+            task_path="accounts.mail.delivery.deliver",
             args_kwargs={"args": ["old"], "kwargs": {}},
             status="SUCCESSFUL",
             finished_at=timezone.now(),

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import SignedInBrowser
-from accounts.session_store import SessionStore
+from accounts.sessions.store import SessionStore
 from tests.helpers import link_in, path_of
 
 pytestmark = pytest.mark.django_db

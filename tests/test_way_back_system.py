@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from accounts.models import SignedInBrowser, User
-from accounts.session_lifetime import SIGNED_IN_AT
-from accounts.session_store import SessionStore
+from accounts.sessions.lifetime import SIGNED_IN_AT
+from accounts.sessions.store import SessionStore
 from harness.authenticator import SoftPasskey
 from tests.helpers import ask_for_a_link, code_in, csrf_token_in, link_in, path_of
 

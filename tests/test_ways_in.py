@@ -16,8 +16,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from accounts.address_change import send_change_notice, undo_link
-from accounts.deletion import close_account, restore_link
+from accounts.account.address_mail import send_change_notice
+from accounts.account.deletion import close_account, restore_link
+from accounts.account.undo import undo_link
 from accounts.models import AccountEmail, AddressChange, Passkey, User
 from harness.authenticator import SoftPasskey
 from tests.environment import TEST_SITE_URL
@@ -198,7 +199,7 @@ def test_every_view_says_whether_it_changes_a_way_in():
     for route, name, view in our_views():
         assert hasattr(view, "changes_a_way_in"), (
             f"/{route} ({name}) says neither needs_recent_sign_in, proven_by_the_inbox nor "
-            "changes_no_way_in (accounts/recent_sign_in.py)"
+            "changes_no_way_in (accounts/pages.py)"
         )
         declared[name] = view.changes_a_way_in
 

@@ -14,7 +14,7 @@ import django.db.models.functions.text
 from django.db import migrations, models
 from django.db.models import F
 
-from accounts.addresses import InvalidAddress, canonical_address
+from accounts.signin.addresses import InvalidAddress, canonical_address
 
 
 def canonicalise(apps, schema_editor) -> None:

@@ -5,7 +5,7 @@ addresses nobody ever proved. Accounts an administrator made for people who have
 yet look the same: hence the age limit, the dry run, and staff being left alone.
 
 It also erases accounts whose person deleted them more than ACCOUNT_UNDO_DAYS ago (their restore
-week is over), as the hourly pruning does (accounts/deletion.py).
+week is over), as the hourly pruning does (accounts/account/deletion.py).
 """
 
 from datetime import timedelta
@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from accounts.deletion import erase_due
+from accounts.account.deletion import erase_due
 from accounts.models import User
 
 

@@ -1,12 +1,12 @@
 """`manage.py prune_events`: delete sign-in events older than EVENT_RETENTION_DAYS now.
 
-The app also does it by itself, with the first sign-in of each hour (accounts/pruning.py).
+The app also does it by itself, with the first sign-in of each hour (accounts/sessions/pruning.py).
 """
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from accounts.audit import prune_events
+from accounts.records.audit import prune_events
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ db_worker stops with a traceback when the database goes away, and a process that
 is eventually not restarted by fly.io. This one waits and starts again, so the mail heals with
 the database as the web process does. A signal still stops it as it stops db_worker: the email
 in hand is finished, the rest stays queued. It also keeps one connection to the mail server
-open between emails (accounts/mail.py).
+open between emails (accounts/mail/send.py).
 """
 
 import logging
@@ -14,8 +14,8 @@ from django.db import DatabaseError, connections
 from django_tasks_db.compat import TASKS_LOGGER
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorker
 
-from accounts.events import log_event
-from accounts.mail import keep_connection_open
+from accounts.mail.send import keep_connection_open
+from accounts.records.log import log_event
 
 # Seconds between attempts to reach the database again, doubling up to the last.
 FIRST_WAIT, LONGEST_WAIT = 1, 30

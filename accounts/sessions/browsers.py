@@ -1,0 +1,64 @@
+"""Where an account is signed in, and ending those sign-ins from another browser.
+
+Sessions live in PostgreSQL only (no cache in front), so deleting a session row signs that
+browser out on its next request, on every machine. A SignedInBrowser row per session, keyed by
+account, lists them without reading every session; it goes when its session goes.
+"""
+
+import secrets
+
+from django.contrib.sessions.models import Session
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import SignedInBrowser, User
+from accounts.records.audit import origin_of
+
+# Last activity is written at most this often: a page view must not always write.
+ACTIVITY_GRANULARITY = 60
+
+
+def note_sign_in(request: HttpRequest, user: User) -> None:
+    """Remember this browser's new session (called right after login(), which made it)."""
+    SignedInBrowser.objects.create(
+        session_id=request.session.session_key,
+        user=user,
+        handle=secrets.token_urlsafe(12),
+        **origin_of(request),
+    )
+
+
+def note_activity(request: HttpRequest) -> None:
+    """Move this browser's last activity on; list it if it was signed in before the list existed."""
+    key = request.session.session_key
+    if key and not SignedInBrowser.objects.filter(session_id=key).update(
+        last_active=timezone.now()
+    ):
+        if Session.objects.filter(pk=key).exists():
+            note_sign_in(request, request.user)
+
+
+def browsers_of(user: User) -> list[SignedInBrowser]:
+    return list(SignedInBrowser.objects.filter(user=user).order_by("-last_active"))
+
+
+def end(user: User, handle: str) -> bool:
+    """Sign out the user's browser with this handle; False if there is none."""
+    browser = SignedInBrowser.objects.filter(user=user, handle=handle).first()
+    if browser is None:
+        return False
+    Session.objects.filter(pk=browser.session_id).delete()  # takes its row with it
+    return True
+
+
+def end_all_but(request: HttpRequest) -> int:
+    """Sign out every other browser of this account; how many."""
+    return end_all(request.user, but=request.session.session_key)
+
+
+def end_all(user: User, but: str | None = None) -> int:
+    """Sign out every browser of this account (but the session `but`); how many."""
+    browsers = SignedInBrowser.objects.filter(user=user).exclude(session_id=but)
+    sessions = list(browsers.values_list("session_id", flat=True))
+    Session.objects.filter(pk__in=sessions).delete()  # their browsers' rows go with them
+    return len(sessions)

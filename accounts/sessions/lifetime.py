@@ -1,0 +1,66 @@
+"""How long a sign-in lasts: ended after a while without use, and after a while in any case.
+
+Django's own SESSION_COOKIE_AGE gives one of the two, and only by rewriting the session on every
+request. Here the session remembers when it began and when it was last used (rewritten at most
+once a minute), and this middleware ends it, on the server, when either limit has passed.
+"""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+
+from accounts.records.log import log_event
+from accounts.sessions.browsers import ACTIVITY_GRANULARITY, note_activity
+
+SIGNED_IN_AT = "signed_in_at"
+LAST_SEEN_AT = "last_seen_at"
+# Set when the person chose "Keep me signed in on this device" as they signed in.
+KEPT = "kept_signed_in"
+# How this session signed in: "link", "code" or "passkey" (STAFF_REQUIRE_PASSKEY reads it).
+SIGNED_IN_WITH = "signed_in_with"
+# A removed passkey's ID, for the next /account/ page to ask the browser to forget it.
+FORGET_PASSKEY = "passkey_to_forget"
+
+
+def start_session_clock(request: HttpRequest, keep: bool = False) -> None:
+    now = int(time.time())
+    request.session[SIGNED_IN_AT] = now
+    request.session[LAST_SEEN_AT] = now
+    if keep:
+        request.session[KEPT] = True
+
+
+def keep_days() -> int:
+    """How long "Keep me signed in" keeps a browser: the absolute session lifetime, in days."""
+    return max(1, settings.SESSION_MAX_AGE // (24 * 60 * 60))
+
+
+def session_lifetime_middleware(get_response):
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            signed_in_at = request.session.setdefault(SIGNED_IN_AT, now)
+            last_seen_at = request.session.setdefault(LAST_SEEN_AT, now)
+            # Kept: no idle limit short of the absolute one, which still ends every sign-in.
+            idle_limit = (
+                settings.SESSION_MAX_AGE
+                if request.session.get(KEPT)
+                else settings.SESSION_IDLE_TIMEOUT
+            )
+            idle = now - last_seen_at > idle_limit
+            too_old = now - signed_in_at > settings.SESSION_MAX_AGE
+            if idle or too_old:
+                user_id = request.user.pk
+                logout(request)
+                log_event("session_expired", user=user_id, reason="idle" if idle else "max_age")
+                messages.info(request, _("You were signed out after a while. Sign in again."))
+            elif now - last_seen_at > ACTIVITY_GRANULARITY:
+                request.session[LAST_SEEN_AT] = now
+                note_activity(request)
+        return get_response(request)
+
+    return middleware

@@ -1,0 +1,42 @@
+"""The one "a sign-in happened" step every way in ends with: link, code or passkey."""
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.http import HttpRequest
+
+from accounts.account.new_browsers import recognise, set_device_cookie
+from accounts.client_ip import client_ip
+from accounts.models import SignInEvent, User
+from accounts.records.audit import record
+from accounts.records.log import log_event
+from accounts.sessions.browsers import note_sign_in
+from accounts.sessions.lifetime import SIGNED_IN_WITH, start_session_clock
+from accounts.sessions.pruning import prune_now_and_then
+from accounts.signin.redirects import go_to
+
+Kind = SignInEvent.Kind
+
+
+def sign_in_browser(
+    request: HttpRequest, user: User, method: str, next_url: str, keep: bool = False
+):
+    """Sign this browser in as `user`, who proved the inbox by link or code, or used a passkey."""
+    previous_sign_in = user.last_login
+    # Named, because a code is no credential a backend checks: the account was proven by the
+    # claim, and with more than one backend (the benchmark's, passkeys) Django must know.
+    login(request, user, backend="sesame.backends.ModelBackend")
+    start_session_clock(request, keep)
+    request.session[SIGNED_IN_WITH] = method
+    request.session["previous_sign_in"] = previous_sign_in.isoformat() if previous_sign_in else ""
+    # The session's row is written once, here, with everything in it: its browser's row points
+    # at it, and the save after the view finds nothing new (accounts/sessions/store.py).
+    request.session.save()
+    note_sign_in(request, user)
+    prune_now_and_then()
+    log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
+    record(Kind.SIGNED_IN, request, user, detail=method)
+    device_cookie = recognise(request, user, first_sign_in=previous_sign_in is None)
+    response = go_to(next_url)
+    response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
+    set_device_cookie(response, device_cookie)
+    return response

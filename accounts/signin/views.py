@@ -1,0 +1,197 @@
+"""Asking for a sign-in email, waiting for it (and typing its code), signing out, and the
+admin's way in: the same emailed link or code."""
+
+import time
+from datetime import UTC, datetime
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.client_ip import client_ip
+from accounts.limits import (
+    LimitsUnavailable,
+    RateLimited,
+    check_address_limit,
+    check_client_limit,
+    limits_are_checkable,
+)
+from accounts.mail.delivery import delivery_status, request_email
+from accounts.models import SignInEmail, SignInEvent
+from accounts.pages import changes_no_way_in, rate_limited, sending_unavailable
+from accounts.passkeys.staff import passkey_required_for_admin
+from accounts.records.audit import record
+from accounts.records.log import log_event, mask_address
+from accounts.refusals import CODE_PROBLEM_STATUS, code_problem_message
+from accounts.sessions.lifetime import keep_days
+from accounts.signin.addresses import display_address
+from accounts.signin.codes import (
+    CodeProblem,
+    claim_code,
+    issue_code,
+    pending_code_issued_at,
+    pending_request,
+)
+from accounts.signin.finish import sign_in_browser
+from accounts.signin.forms import LoginCodeForm, LoginLinkForm
+from accounts.signin.redirects import go_to, safe_next_url
+from accounts.signin.typos import suggestion
+
+Kind = SignInEvent.Kind
+
+# "Send a new email" pressed again within this many seconds sends nothing and says why.
+RESEND_COOL_DOWN = 30
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@changes_no_way_in
+def sign_in(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        next_url = safe_next_url(request.GET.get("next"))
+        if request.user.is_authenticated:
+            return go_to(next_url)
+        if not limits_are_checkable():
+            return sending_unavailable(request)
+        form = LoginLinkForm(initial={"next": next_url})
+        return render(request, "accounts/sign_in.html", {"form": form})
+
+    form = LoginLinkForm(request.POST)
+    if form.is_valid() and form.cleaned_data["resend"] and _cooling_down(request):
+        messages.info(request, _("We sent an email moments ago. It can take a minute to arrive."))
+        return _check_inbox_redirect(form.cleaned_data["next"])
+    try:
+        check_client_limit(request)
+        if not form.is_valid():
+            return render(
+                request, "accounts/sign_in.html", {"form": form}, status=HTTPStatus.BAD_REQUEST
+            )
+        address = form.cleaned_data["email"]
+        next_url = safe_next_url(form.cleaned_data["next"])
+        if not form.cleaned_data["as_typed"] and (meant := suggestion(address)):
+            context = {"form": form, "typed": address, "suggestion": meant, "next_url": next_url}
+            return render(request, "accounts/did_you_mean.html", context)
+        check_address_limit(address)
+        # The same work for every address: whom the email is for is decided by the worker.
+        email = request_email(request, address, next_url)
+        issue_code(request, email)
+    except RateLimited as limited:
+        log_event("rate_limited", scope=limited.scope, ip=client_ip(request))
+        return rate_limited(request, limited)
+    except LimitsUnavailable:
+        log_event("sending_unavailable", reason="rate limits cannot be checked")
+        return sending_unavailable(request)
+    log_event("email_requested", email=mask_address(address), ip=client_ip(request))
+    # The answer is the same whether or not the address has an account: nobody can probe.
+    request.session["login_address"] = address
+    return _check_inbox_redirect(next_url)
+
+
+def _cooling_down(request: HttpRequest) -> bool:
+    issued_at = pending_code_issued_at(request)
+    if issued_at is None or time.time() - issued_at >= RESEND_COOL_DOWN:
+        return False
+    # "Try again" after an email that could not be delivered is never held back.
+    return delivery_status(pending_request(request)) != SignInEmail.Status.FAILED
+
+
+def _check_inbox_redirect(next_url: str) -> HttpResponse:
+    query = "?" + urlencode({"next": next_url}) if next_url else ""
+    return HttpResponseRedirect(reverse("check_inbox") + query)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_post_parameters("code")
+@changes_no_way_in
+def check_inbox(request: HttpRequest) -> HttpResponse:
+    """Where the person waits for the email, and types its code to sign in this browser."""
+    next_url = safe_next_url(request.GET.get("next"))
+    if request.user.is_authenticated:
+        messages.info(request, _("You are signed in."))
+        return go_to(next_url)
+    address = request.session.get("login_address")
+    if not address:
+        return redirect("sign_in")
+    form = LoginCodeForm(request.POST or None)
+    status = HTTPStatus.OK
+    if request.method == "POST":
+        try:
+            if form.is_valid():
+                user = claim_code(request, form.cleaned_data["code"])
+                keep = form.cleaned_data["keep"]
+                return sign_in_browser(request, user, "code", next_url, keep)
+            status = HTTPStatus.BAD_REQUEST
+        except CodeProblem as problem:
+            log_event("code_rejected", reason=problem.reason, ip=client_ip(request))
+            record(Kind.REJECTED, request, detail=f"code {problem.reason}")
+            if problem.reason == "none":
+                return redirect("sign_in")
+            form.add_error("code", code_problem_message(problem))
+            status = CODE_PROBLEM_STATUS[problem.reason]
+        except LimitsUnavailable:
+            return sending_unavailable(request)
+    return _check_inbox_page(request, form, address, next_url, status)
+
+
+def _check_inbox_page(
+    request: HttpRequest, form: LoginCodeForm, address: str, next_url: str, status: int
+) -> HttpResponse:
+    """The page: where the email stands, whom it is from, until when its code works."""
+    issued_at = pending_code_issued_at(request)
+    expires_at = issued_at + settings.LOGIN_LINK_MAX_AGE if issued_at else None
+    email_id = pending_request(request)
+    context = {
+        "delivery": delivery_status(email_id) if email_id else None,
+        "form": form,
+        "address": address,
+        "shown_address": display_address(address),
+        "next_url": next_url,
+        "sender": settings.DEFAULT_FROM_EMAIL,
+        "subject": _("… is your %(site)s sign-in code") % {"site": settings.SITE_NAME},
+        "expires_at": datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
+        "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
+        "keep_days": keep_days(),
+        "code_dead": status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GONE),
+    }
+    response = render(request, "accounts/check_inbox.html", context, status=status)
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        response["Retry-After"] = str(max(1, int(expires_at - time.time())) if expires_at else 60)
+    return response
+
+
+@require_POST
+@changes_no_way_in
+def sign_out(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        log_event("signed_out", user=request.user.pk)
+        record(Kind.SIGNED_OUT, request, request.user)
+    # logout() deletes the session on the server, not only the cookie.
+    logout(request)
+    messages.success(request, _("You are signed out."))
+    next_url = safe_next_url(request.POST.get("next"))
+    if next_url:  # "Sign in again" before something that needs a fresh sign-in
+        return HttpResponseRedirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
+    return redirect("sign_in")
+
+
+@require_GET
+@changes_no_way_in
+def admin_sign_in(request: HttpRequest) -> HttpResponse:
+    """The admin has no password page of its own: staff use the same emailed link."""
+    if request.user.is_authenticated:
+        if request.user.is_staff and passkey_required_for_admin(request):
+            context = {"has_passkey": request.user.passkeys.exists()}
+            return render(
+                request, "accounts/admin_needs_passkey.html", context, status=HTTPStatus.FORBIDDEN
+            )
+        # Signed in, but not staff: sending them to sign in again would loop for ever.
+        return render(request, "accounts/not_staff.html", status=HTTPStatus.FORBIDDEN)
+    next_url = safe_next_url(request.GET.get("next")) or reverse("admin:index")
+    return HttpResponseRedirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
