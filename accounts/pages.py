@@ -56,19 +56,22 @@ def needs_recent_sign_in(what: str, back_to: str, *, answers_json: bool = False)
             log_event("sign_in_again_needed", user=request.user.pk, action=back_to)
             if answers_json:
                 return JsonResponse({"error": "sign_in_again"}, status=HTTPStatus.FORBIDDEN)
-            context = {
-                "what": what,
-                "next_url": reverse(back_to),
-                "minutes": max(1, settings.RECENT_SIGN_IN_SECONDS // 60),
-            }
-            return render(
-                request, "accounts/sign_in_again.html", context, status=HTTPStatus.FORBIDDEN
-            )
+            return sign_in_again(request, what, reverse(back_to))
 
         checked.changes_a_way_in = True
         return checked
 
     return decorator
+
+
+def sign_in_again(request: HttpRequest, what: str, next_url: str) -> HttpResponse:
+    """403: `what` needs a fresh sign-in; the page signs in again and comes back to next_url."""
+    context = {
+        "what": what,
+        "next_url": next_url,
+        "minutes": max(1, settings.RECENT_SIGN_IN_SECONDS // 60),
+    }
+    return render(request, "accounts/sign_in_again.html", context, status=HTTPStatus.FORBIDDEN)
 
 
 def proven_by_the_inbox(view: View) -> View:

@@ -43,4 +43,12 @@ urlpatterns = [
     path("account/passkeys/", passkey_views.add, name="add_passkey"),
     path("account/passkeys/<int:pk>/name/", passkey_views.rename, name="rename_passkey"),
     path("account/passkeys/<int:pk>/remove/", passkey_views.remove, name="remove_passkey"),
+    # The inbox's "not me" from the notice: no session needed.
+    path("account/passkeys/refuse/", passkey_views.refuse, name="refuse_passkey"),
+    # Every emailed link, typed or wrapped without its slash: CommonMiddleware would answer with
+    # a cacheable 301 that repeats the token; the view moves it into its cookie instead.
+    path("account/email/confirm", address_views.confirm_address_change),
+    path("account/email/undo", address_views.undo_address_change),
+    path("account/restore", account_views.restore_account),
+    path("account/passkeys/refuse", passkey_views.refuse),
 ]

@@ -13,8 +13,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-# `change` is the token of an address-change link (accounts/account/address_change.py).
-SECRET_PARAMETERS = ("sesame", "change", "code", "csrfmiddlewaretoken")
+# `change`: an address-change or undo link's token (accounts/account/); `restore`: a closed
+# account's (accounts/account/deletion.py); `refuse`: a passkey's "not me" (accounts/passkeys/).
+SECRET_PARAMETERS = ("sesame", "change", "restore", "refuse", "code", "csrfmiddlewaretoken")
 STARS = SafeExceptionReporterFilter.cleansed_substitute
 
 

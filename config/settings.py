@@ -313,9 +313,10 @@ else:
 # --- Background tasks --------------------------------------------------------------------------
 
 # Sign-in mail leaves the request (accounts/mail/delivery.py). In production a `manage.py worker`
-# process (django-tasks-db's worker, kept alive through database outages) sends it (fly.toml [processes]); the queue is a table in the same PostgreSQL, so a
-# request's email and its task commit together and no other service is needed. With DEBUG on
-# the email is sent inside the request, so `scripts/run` needs no worker.
+# process (django-tasks-db's worker, kept alive through database outages) sends it (fly.toml
+# [processes]); the queue is a table in the same PostgreSQL, so a request's email and its task
+# commit together and no other service is needed. With DEBUG on the email is sent inside the
+# request, so `scripts/run` needs no worker.
 TASKS = {
     "default": {
         "BACKEND": "django.tasks.backends.immediate.ImmediateBackend"

@@ -277,7 +277,7 @@ class Mailbox:
         text = message.get_body(preferencelist=("plain",))
         if text is not None:
             # Sign-in links and address-change links: neither token may reach a log.
-            found = re.findall(r"(?:sesame|change)=([\w.:-]+)", text.get_content())
+            found = re.findall(r"(?:sesame|change|restore|refuse)=([\w.:-]+)", text.get_content())
             self.issued_tokens.update(found)
         with self.arrived:
             self.messages.append(message)

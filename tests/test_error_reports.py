@@ -24,9 +24,11 @@ def test_an_error_report_mailed_to_the_admins_holds_no_token_code_or_cookie(
     settings.ADMINS = ["ops@example.com"]
     token = get_token(alice, scope=LOGIN_SCOPE)
     change = "eyJhY2NvdW50IjoxfQ.an-address-change-token"
+    restore = "eyJhY2NvdW50IjoxfQ.a-restore-token"
+    refuse = "eyJwYXNza2V5IjoxfQ.a-not-me-token"
     request = RequestFactory().post(
-        f"/link/?sesame={token}&change={change}",
-        {"sesame": token, "code": "381604", "change": change},
+        f"/link/?sesame={token}&change={change}&restore={restore}&refuse={refuse}",
+        {"sesame": token, "code": "381604", "change": change, "restore": restore},
         headers={"X-Forwarded-Proto": "https"},
     )
     request.COOKIES[settings.LOGIN_LINK_COOKIE_NAME] = token
@@ -57,5 +59,6 @@ def test_an_error_report_mailed_to_the_admins_holds_no_token_code_or_cookie(
         assert token not in report
         assert "381604" not in report
         assert change not in report
+        assert restore not in report and refuse not in report
         assert "a-session-key-that-signs-someone-in" not in report
     assert token not in message["Subject"]

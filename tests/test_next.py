@@ -57,6 +57,8 @@ def test_a_code_typed_under_a_bare_word_signs_in_and_lands_on_the_dashboard(mail
         ("https://evil.example/", ""),
         ("https://signin.example.test/account/", ""),  # our own host, but not a path
         ("javascript:alert(1)", ""),
+        ("/x/../account/email/undo/", ""),  # a browser removes the dots before it asks
+        ("/x/../account/restore", ""),
         ("", ""),
     ],
 )

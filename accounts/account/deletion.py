@@ -50,6 +50,8 @@ def close_account(user: User) -> None:
     now = timezone.now()
     with transaction.atomic():
         end_all(user)
+        # Their codes would sign in again after a restore (links die with the password).
+        SignInEmail.objects.filter(address=user.email).delete()
         user.is_active = False  # save() also ends every link (accounts/models.py)
         user.closed_at = now
         user.save(update_fields=["is_active", "closed_at"])

@@ -76,7 +76,7 @@ def set_device_cookie(response: HttpResponse, value: str | None) -> None:
 def send_notice(
     user_id: int, when: str, device: str, network: str, attempt: int = 1, key: str = ""
 ) -> str:
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+    user = User.objects.filter(pk=user_id).first()  # closed or not: the owner must hear of it
     if user is None:
         return drop(key or legacy_key("new_browser", user_id, when), "no account")
     return send_or_try_later(

@@ -38,13 +38,18 @@ def check_undo(token: str) -> AddressChange:
     if "change" not in signed:
         return _change_from_before_rows(signed)
     made = AddressChange.objects.filter(pk=signed["change"]).select_related("user").first()
-    if made is None:
-        raise ChangeProblem("closed")  # the account was erased since: nothing to give back
+    if made is None or deactivated_by_staff(made.user):
+        raise ChangeProblem("closed")  # erased since, or staff closed it: nothing to give back
     if made.state == State.UNDONE or made.user.email != made.to_address:
         raise ChangeProblem("used")
     if made.done_at <= undo_week_start():
         raise ChangeProblem("expired")  # a fresh link for a change older than its week
     return made
+
+
+def deactivated_by_staff(user: User) -> bool:
+    """Inactive, but not closed by its person: an undo gives such an account nothing back."""
+    return not user.is_active and user.closed_at is None
 
 
 def _change_from_before_rows(signed: dict) -> AddressChange:
@@ -69,13 +74,12 @@ def undo(made: AddressChange) -> None:
     try:
         with transaction.atomic():
             account = User.objects.filter(pk=user.pk, email=made.to_address)
-            if not account.update(
-                email=made.from_address,
-                address_changed_at=timezone.now(),
-                is_active=True,
-                closed_at=None,
-            ):
+            if not account.update(email=made.from_address, address_changed_at=timezone.now()):
                 raise ChangeProblem("used")  # undone by a second press meanwhile
+            # Reopened if its person closed it (the intruder's deletion); an account staff
+            # deactivated stays so (closed_at is empty then).
+            account = User.objects.filter(pk=user.pk, closed_at__isnull=False)
+            account.update(is_active=True, closed_at=None)
             if made.pk:
                 AddressChange.objects.filter(pk=made.pk).update(state=State.UNDONE)
             cancel_pending(user.pk)

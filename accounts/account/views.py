@@ -114,7 +114,7 @@ def end_browser(request: HttpRequest) -> HttpResponse:
             ngettext("Signed out %(n)s other browser.", "Signed out %(n)s other browsers.", ended)
             % {"n": ended},
         )
-    elif end(request.user, handle[:32]):
+    elif end(request.user, handle):
         messages.success(request, _("That browser is signed out."))
     else:
         messages.info(request, _("That browser was already signed out."))

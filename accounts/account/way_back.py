@@ -12,7 +12,7 @@ The sign-in page answers exactly as for any other address: nobody learns which c
 
 from accounts.account.changes import UNDO_DAYS, reserved_for_undo
 from accounts.account.deletion import closed_account, restore_link
-from accounts.account.undo import undo_link
+from accounts.account.undo import deactivated_by_staff, undo_link
 from accounts.records.log import mask_address
 
 
@@ -25,7 +25,7 @@ def way_back_offer(address: str, may_be_closed: bool = True) -> tuple[str, dict]
     if closed is not None:
         return "emails/restore_offer", {"restore_link": restore_link(closed), "days": UNDO_DAYS}
     made = reserved_for_undo(address)
-    if made is not None:
+    if made is not None and not deactivated_by_staff(made.user):
         context = {
             "undo_link": undo_link(made),
             "new_address": mask_address(made.to_address),

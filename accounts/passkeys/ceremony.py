@@ -20,6 +20,7 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -120,6 +121,7 @@ def register(request: HttpRequest, user: User, answer: str) -> Passkey:
     aaguid = str(uuid.UUID(verified.aaguid)) if verified.aaguid else ""
     try:
         with transaction.atomic():
+            _still_the_same_account(request, user)
             return Passkey.objects.create(
                 user=user,
                 credential_id=verified.credential_id,
@@ -136,6 +138,17 @@ def register(request: HttpRequest, user: User, answer: str) -> Passkey:
             )
     except IntegrityError:
         raise PasskeyProblem("duplicate") from None
+
+
+def _still_the_same_account(request: HttpRequest, user: User) -> None:
+    """Inside the transaction that adds a passkey: lock the account's row, and refuse if its
+    address, its being open or this session changed since the request began. An undo or a
+    deletion updates the same row, so either it waits for this passkey and removes it, or this
+    sees what it did (found 2026-12-06: a passkey added while an undo landed outlived it)."""
+    locked = User.objects.select_for_update().filter(pk=user.pk, email=user.email, is_active=True)
+    session = Session.objects.filter(pk=request.session.session_key)
+    if not locked.exists() or not session.exists():
+        raise PasskeyProblem("invalid")
 
 
 def sign_in_options(sealed: str = "") -> tuple[str, str]:

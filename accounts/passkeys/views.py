@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.client_ip import client_ip
 from accounts.limits import (
@@ -34,17 +37,20 @@ from accounts.models import Passkey, SignInEvent
 from accounts.pages import (
     changes_no_way_in,
     needs_recent_sign_in,
+    proven_by_the_inbox,
     rate_limited,
     sending_unavailable,
 )
 from accounts.passkeys.forms import PasskeyNameForm
-from accounts.passkeys.notice import announce
+from accounts.passkeys.notice import RefusalProblem, announce, check_refusal
+from accounts.passkeys.notice import refuse as refuse_passkey
 from accounts.passkeys.staff import passkeys_locked
 from accounts.records.audit import record
 from accounts.records.log import log_event
 from accounts.sessions.lifetime import FORGET_PASSKEY
 from accounts.signin.finish import sign_in_browser
 from accounts.signin.forms import LoginLinkForm
+from accounts.signin.link_cookie import see_other_keeping_token
 from accounts.signin.redirects import safe_next_url
 
 if TYPE_CHECKING:
@@ -222,3 +228,35 @@ def remove(request: HttpRequest, pk: int) -> HttpResponse:
     record(Kind.PASSKEY_REMOVED, request, request.user)
     messages.success(request, _("Passkey removed: “%(name)s”.") % {"name": passkey.name})
     return redirect("account")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_post_parameters("refuse")
+@never_cache
+@proven_by_the_inbox
+def refuse(request: HttpRequest) -> HttpResponse:
+    """From the "passkey added" notice: not me. The passkey goes, and every browser with it."""
+    if "refuse" in request.GET:
+        return see_other_keeping_token(
+            reverse("refuse_passkey"), settings.ADDRESS_LINK_COOKIE_NAME, request.GET["refuse"]
+        )
+    if request.method == "POST":
+        token = request.POST.get("refuse", "")[:1000]
+    else:
+        token = request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")[:1000]
+    try:
+        passkey = check_refusal(token)
+        context = {"token": token, "name": passkey.name, "address": passkey.user.display_email}
+        if request.method != "POST":
+            return render(request, "accounts/refuse_passkey.html", context)
+        refuse_passkey(passkey)
+        record(Kind.PASSKEY_REMOVED, request, passkey.user, detail="by the inbox")
+        if request.user.pk == passkey.user_id:
+            logout(request)  # its session is gone already; this also drops the cookie
+        response = render(request, "accounts/passkey_refused.html", context)
+    except RefusalProblem as problem:
+        status = HTTPStatus.BAD_REQUEST if problem.reason == "invalid" else HTTPStatus.GONE
+        context = {"reason": problem.reason, "days": settings.ACCOUNT_UNDO_DAYS}
+        response = render(request, "accounts/refusal_problem.html", context, status=status)
+    response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)
+    return response

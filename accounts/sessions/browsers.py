@@ -5,6 +5,7 @@ browser out on its next request, on every machine. A SignedInBrowser row per ses
 account, lists them without reading every session; it goes when its session goes.
 """
 
+import re
 import secrets
 
 from django.contrib.sessions.models import Session
@@ -14,6 +15,8 @@ from django.utils import timezone
 from accounts.models import SignedInBrowser, User
 from accounts.records.audit import origin_of
 
+# What secrets.token_urlsafe(12) gives a browser as its handle.
+HANDLE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # Last activity is written at most this often: a page view must not always write.
 ACTIVITY_GRANULARITY = 60
 
@@ -44,6 +47,8 @@ def browsers_of(user: User) -> list[SignedInBrowser]:
 
 def end(user: User, handle: str) -> bool:
     """Sign out the user's browser with this handle; False if there is none."""
+    if not HANDLE.fullmatch(handle):
+        return False  # no handle we gave out (a NUL byte once reached PostgreSQL: a 500)
     browser = SignedInBrowser.objects.filter(user=user, handle=handle).first()
     if browser is None:
         return False

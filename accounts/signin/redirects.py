@@ -1,5 +1,6 @@
 """Where a person goes after signing in (`next`), and why it can never sign anyone in again."""
 
+import posixpath
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
@@ -17,6 +18,7 @@ SIGN_IN_VIEWS = {
     "confirm_address_change",
     "undo_address_change",
     "restore_account",
+    "refuse_passkey",
 }
 
 
@@ -49,7 +51,8 @@ def _leads_to_a_sign_in(value: str) -> bool:
         decoded = unquote(decoded)
     if any(name in decoded.lower() for name in CREDENTIAL_PARAMETERS):
         return True
-    path = urlsplit(decoded).path
+    # Browsers remove dot segments before they request a path: resolve what they would.
+    path = posixpath.normpath(urlsplit(decoded).path)
     # "/link" also reaches the link view (see accounts/urls.py).
     for candidate in {path, path.rstrip("/") + "/"}:
         try:
