@@ -15,6 +15,7 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts.apps import OLD_TASK_MODULES
 from accounts.passkeys.challenges import open_challenges as _open_challenges
+from accounts.refusals import STATUS, Reason
 from accounts.signin.codes import code_for
 from accounts.signin.links import _signup_signer
 from harness.tasks import run_due_tasks
@@ -99,3 +100,22 @@ def test_codes_links_and_challenges_signed_before_the_move_still_check_out(setti
     assert code_for("a-request-id") == "713953"
     assert signed_up == {"email": "a@example.com"}
     assert len(kept) == 1
+
+
+def test_every_refusal_raised_has_one_word_status_and_sentence():
+    """Each `…Problem("reason")` raised in accounts/ is a word of accounts/refusals.py."""
+    raised = set()
+    for path in our_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id.endswith("Problem")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                raised.add(node.args[0].value)
+
+    assert raised  # the walk found the raises
+    assert raised <= {reason.value for reason in Reason}
+    assert set(STATUS) == set(Reason)

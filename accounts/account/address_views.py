@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts.account.address_change import (
+    SESSION_KEY,
     ask_to_change,
     change,
     check_code,
@@ -40,7 +41,7 @@ from accounts.pages import (
     sending_unavailable,
 )
 from accounts.records.audit import record
-from accounts.refusals import code_problem_message
+from accounts.refusals import Reason, What, sentence, status_of
 from accounts.signin.addresses import display_address
 from accounts.signin.link_cookie import see_other_keeping_token
 from accounts.signin.signup import signup_allowed
@@ -115,18 +116,24 @@ def _confirm_address_change(request: HttpRequest) -> HttpResponse:
     except ChangeProblem as problem:
         if token:
             return _link_refused(request, problem)
-        form.add_error("code", _address_problem_message(problem))
+        if problem.reason == "cancelled":
+            return _cancelled(request)
+        form.add_error("code", sentence(What.ADDRESS_CODE, problem.reason, problem.tries_left))
     except LimitsUnavailable:
         return sending_unavailable(request)
     return _code_page(request, form)
 
 
+def _cancelled(request: HttpRequest) -> HttpResponse:
+    """Another browser's change landed first: this one is over, and the page says where the
+    account stands now instead of asking for a code that can no longer change anything."""
+    request.session.pop(SESSION_KEY, None)
+    messages.info(request, sentence(What.ADDRESS_CODE, Reason.CANCELLED))
+    return redirect("account")
+
+
 def _link_refused(request: HttpRequest, problem: ChangeProblem) -> HttpResponse:
-    status = (
-        HTTPStatus.GONE
-        if problem.reason in ("expired", "used", "cancelled")
-        else HTTPStatus.BAD_REQUEST
-    )
+    status = status_of(problem.reason)
     context = {"reason": problem.reason}
     response = render(request, "accounts/address_link_problem.html", context, status=status)
     response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)
@@ -200,19 +207,8 @@ def undo_address_change(request: HttpRequest) -> HttpResponse:
         context = {"address": display_address(made.from_address)}
         response = render(request, "accounts/address_change_undone.html", context)
     except ChangeProblem as problem:
-        status = HTTPStatus.GONE if problem.reason in ("expired", "used", "closed") else 400
+        status = status_of(problem.reason)
         context = {"reason": problem.reason, "days": UNDO_DAYS}
         response = render(request, "accounts/undo_problem.html", context, status=status)
     response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)
     return response
-
-
-def _address_problem_message(problem: ChangeProblem) -> str:
-    if problem.reason == "taken":
-        return _("Another account has that address now. Nothing changed.")
-    if problem.reason == "cancelled":
-        return _(
-            "Another change of your address, made in another browser, was confirmed first, "
-            "so this one was cancelled. Nothing changed here."
-        )
-    return code_problem_message(problem)

@@ -82,6 +82,8 @@ def restore_link(user: User) -> str:
 
 def check_restore(token: str) -> User:
     """The closed account a restore link gives back; raise RestoreProblem if none."""
+    if not token:
+        raise RestoreProblem("missing")  # the page opened again after its link was used
     try:
         signed = _signer().unsign_object(token, max_age=timedelta(days=settings.ACCOUNT_UNDO_DAYS))
     except signing.SignatureExpired:

@@ -27,6 +27,8 @@ from accounts.sessions.browsers import end_all
 
 def check_undo(token: str) -> AddressChange:
     """The change an undo link takes back; raise ChangeProblem if it takes back none."""
+    if not token:
+        raise ChangeProblem("missing")  # the page opened again after its link was used
     try:
         signed = signer(UNDO_SALT).unsign_object(token, max_age=timedelta(days=UNDO_DAYS))
     except signing.SignatureExpired:

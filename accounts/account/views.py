@@ -26,6 +26,7 @@ from accounts.pages import changes_no_way_in, needs_recent_sign_in, proven_by_th
 from accounts.passkeys.staff import passkeys_locked
 from accounts.records.audit import device_of, record
 from accounts.records.log import log_event
+from accounts.refusals import status_of
 from accounts.sessions.browsers import browsers_of, end, end_all_but
 from accounts.sessions.lifetime import FORGET_PASSKEY
 from accounts.signin.addresses import display_address
@@ -178,7 +179,7 @@ def restore_account(request: HttpRequest) -> HttpResponse:
         record(Kind.RESTORED, request, user)
         response = render(request, "accounts/account_restored.html", context)
     except RestoreProblem as problem:
-        status = HTTPStatus.BAD_REQUEST if problem.reason == "invalid" else HTTPStatus.GONE
+        status = status_of(problem.reason)
         context = {"reason": problem.reason, "days": settings.ACCOUNT_UNDO_DAYS}
         response = render(request, "accounts/restore_problem.html", context, status=status)
     response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)

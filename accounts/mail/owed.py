@@ -199,10 +199,12 @@ def _record(row: AccountEmail, status: str, problem: str = "") -> None:
 
 
 def still_owed(user: User) -> list[AccountEmail]:
-    """The account's security emails not yet delivered, oldest first (shown on /account/)."""
-    waiting = [Status.OWED, Status.SENDING]
+    """The account's security emails not delivered yet, or not at all, oldest first (shown on
+    /account/ while their deadline lasts, and a week after it for those that failed)."""
+    undelivered = [Status.OWED, Status.SENDING, Status.FAILED]
+    recent = timezone.now() - timedelta(days=7)
     return list(
-        AccountEmail.objects.filter(user=user, security=True, status__in=waiting).order_by(
-            "queued_at"
-        )
+        AccountEmail.objects.filter(
+            user=user, security=True, status__in=undelivered, deadline__gt=recent
+        ).order_by("queued_at")
     )

@@ -103,6 +103,8 @@ def refusal_link(passkey: Passkey) -> str:
 
 def check_refusal(token: str) -> Passkey:
     """The passkey a "not me" link removes; raise RefusalProblem if none."""
+    if not token:
+        raise RefusalProblem("missing")  # the page opened again after its link was used
     try:
         signed = _signer().unsign_object(token, max_age=timedelta(days=settings.ACCOUNT_UNDO_DAYS))
     except signing.SignatureExpired:

@@ -47,6 +47,7 @@ from accounts.passkeys.notice import refuse as refuse_passkey
 from accounts.passkeys.staff import passkeys_locked
 from accounts.records.audit import record
 from accounts.records.log import log_event
+from accounts.refusals import What, sentence, status_of
 from accounts.sessions.lifetime import FORGET_PASSKEY
 from accounts.signin.finish import sign_in_browser
 from accounts.signin.forms import LoginLinkForm
@@ -117,21 +118,6 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     return response
 
 
-SIGN_IN_PROBLEMS = {
-    "no_challenge": gettext_lazy(
-        "That passkey request was already used or never started. Try again."
-    ),
-    "expired": gettext_lazy("That passkey request took too long. Try again."),
-    "invalid": gettext_lazy(
-        "That passkey could not be checked. Try again, or sign in with your email."
-    ),
-    "unknown": gettext_lazy(
-        "This passkey is not known here: it may have been removed from your account. "
-        "Sign in with your email instead."
-    ),
-}
-
-
 def _refused(request: HttpRequest, problem: "PasskeyProblem", next_url: str) -> HttpResponse:
     try:
         count_passkey_failure(request)
@@ -141,7 +127,7 @@ def _refused(request: HttpRequest, problem: "PasskeyProblem", next_url: str) -> 
     record(Kind.REJECTED, request, detail="passkey")
     context = {
         "form": LoginLinkForm(initial={"next": next_url}),
-        "passkey_problem": SIGN_IN_PROBLEMS.get(problem.reason, SIGN_IN_PROBLEMS["invalid"]),
+        "passkey_problem": sentence(What.PASSKEY_SIGN_IN, problem.reason),
         "forget_passkey": problem.credential_id,
         "passkey_rp_id": settings.PASSKEY_RP_ID,
     }
@@ -164,16 +150,6 @@ def _locked(request: HttpRequest) -> HttpResponse:
     return redirect("account")
 
 
-ADD_PROBLEMS = {
-    "no_challenge": gettext_lazy(
-        "That passkey request was already used or never started. Try again."
-    ),
-    "expired": gettext_lazy("Adding the passkey took too long. Try again."),
-    "invalid": gettext_lazy("The passkey could not be checked, so it was not added. Try again."),
-    "duplicate": gettext_lazy("This passkey is already on your account."),
-}
-
-
 @require_POST
 @login_required
 @needs_recent_sign_in(gettext_lazy("Adding a passkey"), "account")
@@ -187,7 +163,7 @@ def add(request: HttpRequest) -> HttpResponse:
         passkey = ceremony.register(request, request.user, request.POST.get("credential", ""))
     except ceremony.PasskeyProblem as problem:
         log_event("passkey_not_added", reason=problem.reason, user=request.user.pk)
-        messages.error(request, ADD_PROBLEMS.get(problem.reason, ADD_PROBLEMS["invalid"]))
+        messages.error(request, sentence(What.PASSKEY_ADD, problem.reason))
         return redirect("account")
     log_event("passkey_added", user=request.user.pk)
     record(Kind.PASSKEY_ADDED, request, request.user)
@@ -255,7 +231,7 @@ def refuse(request: HttpRequest) -> HttpResponse:
             logout(request)  # its session is gone already; this also drops the cookie
         response = render(request, "accounts/passkey_refused.html", context)
     except RefusalProblem as problem:
-        status = HTTPStatus.BAD_REQUEST if problem.reason == "invalid" else HTTPStatus.GONE
+        status = status_of(problem.reason)
         context = {"reason": problem.reason, "days": settings.ACCOUNT_UNDO_DAYS}
         response = render(request, "accounts/refusal_problem.html", context, status=status)
     response.delete_cookie(settings.ADDRESS_LINK_COOKIE_NAME)

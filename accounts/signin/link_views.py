@@ -15,7 +15,7 @@ from accounts.models import SignInEvent
 from accounts.pages import changes_no_way_in
 from accounts.records.audit import record, record_link_opened
 from accounts.records.log import log_event
-from accounts.refusals import LINK_PROBLEM_STATUS
+from accounts.refusals import status_of
 from accounts.sessions.lifetime import keep_days
 from accounts.signin.addresses import display_address
 from accounts.signin.finish import sign_in_browser
@@ -79,7 +79,7 @@ def _link_problem_page(request: HttpRequest, problem: LinkProblem) -> HttpRespon
         request,
         "accounts/link_problem.html",
         {"reason": problem.reason, "address": address},
-        status=LINK_PROBLEM_STATUS[problem.reason],
+        status=status_of(problem.reason),
     )
 
 

@@ -30,7 +30,7 @@ from accounts.pages import changes_no_way_in, rate_limited, sending_unavailable
 from accounts.passkeys.staff import passkey_required_for_admin
 from accounts.records.audit import record
 from accounts.records.log import log_event, mask_address
-from accounts.refusals import CODE_PROBLEM_STATUS, code_problem_message
+from accounts.refusals import What, sentence, status_of
 from accounts.sessions.lifetime import keep_days
 from accounts.signin.addresses import display_address
 from accounts.signin.codes import (
@@ -133,8 +133,8 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
             record(Kind.REJECTED, request, detail=f"code {problem.reason}")
             if problem.reason == "none":
                 return redirect("sign_in")
-            form.add_error("code", code_problem_message(problem))
-            status = CODE_PROBLEM_STATUS[problem.reason]
+            form.add_error("code", sentence(What.CODE, problem.reason, problem.tries_left))
+            status = status_of(problem.reason)
         except LimitsUnavailable:
             return sending_unavailable(request)
     return _check_inbox_page(request, form, address, next_url, status)
