@@ -172,6 +172,24 @@ def confirm_the_link(browser: httpx.Client, link: str, origin: Origin = "") -> h
     )
 
 
+def press(browser: httpx.Client, page: str, action: str, data: dict) -> httpx.Response:
+    """Open `page` and send its form to `action`, as a person pressing its button does."""
+    token = csrf_token_in(browser.get(page, follow_redirects=True).text)
+    return browser.post(action, data={**data, "csrfmiddlewaretoken": token})
+
+
+def signed_in_over_http(
+    app: AppServer, mailbox, address: str = "alice@example.com", next_url: str = ""
+) -> tuple[httpx.Client, httpx.Response]:
+    """A browser of `app` that asked for an email and typed its code; and the answer to that."""
+    browser = app.client()
+    mailbox.clear()
+    ask_for_a_link(browser, address)
+    code = code_in(mailbox.message_to(address))
+    inbox = f"/check-inbox/?next={next_url}" if next_url else "/check-inbox/"
+    return browser, press(browser, inbox, inbox, {"code": code})
+
+
 # --- More than one machine ------------------------------------------------------------------------
 
 # One public origin in front of every machine, as behind fly's proxy.

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import SignedInBrowser, User
-from tests.helpers import code_in
+from tests.helpers import code_in, signed_in_by_code
 
 pytestmark = pytest.mark.django_db
 
@@ -23,15 +23,6 @@ PHONE = (
 )
 
 
-def signed_in(mailbox, agent: str, address: str = "alice@example.com") -> Client:
-    browser = Client(headers={"X-Forwarded-Proto": "https", "User-Agent": agent})
-    mailbox.clear()  # what the sign-in sends after the code (a notice) stays to be read
-    browser.post("/", {"email": address})
-    code = code_in(mailbox.message_to(address))
-    assert browser.post("/check-inbox/", {"code": code})["Location"] == "/dashboard/"
-    return browser
-
-
 def handle_of_other_browser(page: str) -> str:
     marker = 'name="browser" value="'
     start = page.index(marker) + len(marker)
@@ -39,8 +30,8 @@ def handle_of_other_browser(page: str) -> str:
 
 
 def test_the_account_page_lists_each_browser_and_marks_this_one(mailbox, alice):
-    signed_in(mailbox, PHONE)
-    laptop = signed_in(mailbox, LAPTOP)
+    signed_in_by_code(mailbox, **{"User-Agent": PHONE})
+    laptop = signed_in_by_code(mailbox, **{"User-Agent": LAPTOP})
 
     page = laptop.get("/account/").content.decode()
 
@@ -55,8 +46,8 @@ def test_the_account_page_lists_each_browser_and_marks_this_one(mailbox, alice):
 
 
 def test_the_person_ends_a_browser_they_do_not_recognise(mailbox, alice):
-    phone = signed_in(mailbox, PHONE)
-    laptop = signed_in(mailbox, LAPTOP)
+    phone = signed_in_by_code(mailbox, **{"User-Agent": PHONE})
+    laptop = signed_in_by_code(mailbox, **{"User-Agent": LAPTOP})
     page = laptop.get("/account/").content.decode()
 
     ended = laptop.post("/account/sign-out-browser/", {"browser": handle_of_other_browser(page)})
@@ -68,8 +59,9 @@ def test_the_person_ends_a_browser_they_do_not_recognise(mailbox, alice):
 
 
 def test_sign_out_everywhere_else_keeps_only_this_browser(mailbox, alice):
-    others = [signed_in(mailbox, PHONE) for _ in range(2)]  # 3 emails an address, per 15 min
-    laptop = signed_in(mailbox, LAPTOP)
+    # Three emails an address per 15 minutes: two phones and this laptop.
+    others = [signed_in_by_code(mailbox, **{"User-Agent": PHONE}) for _ in range(2)]
+    laptop = signed_in_by_code(mailbox, **{"User-Agent": LAPTOP})
 
     laptop.post("/account/sign-out-browser/", {"browser": "others"})
 
@@ -80,9 +72,9 @@ def test_sign_out_everywhere_else_keeps_only_this_browser(mailbox, alice):
 
 def test_nobody_can_end_another_accounts_browser(mailbox, alice, django_user_model):
     django_user_model.objects.create_user("mallory@example.com")
-    alices_phone = signed_in(mailbox, PHONE)
-    alices_laptop = signed_in(mailbox, LAPTOP)
-    mallory = signed_in(mailbox, LAPTOP, "mallory@example.com")
+    alices_phone = signed_in_by_code(mailbox, **{"User-Agent": PHONE})
+    alices_laptop = signed_in_by_code(mailbox, **{"User-Agent": LAPTOP})
+    mallory = signed_in_by_code(mailbox, "mallory@example.com", **{"User-Agent": LAPTOP})
     handle = handle_of_other_browser(alices_laptop.get("/account/").content.decode())
 
     answer = mallory.post("/account/sign-out-browser/", {"browser": handle})
@@ -93,7 +85,7 @@ def test_nobody_can_end_another_accounts_browser(mailbox, alice, django_user_mod
 
 
 def test_bad_input_and_wrong_methods_get_clear_answers(mailbox, alice):
-    laptop = signed_in(mailbox, LAPTOP)
+    laptop = signed_in_by_code(mailbox, **{"User-Agent": LAPTOP})
 
     assert laptop.post("/account/sign-out-browser/", {"browser": "x" * 5000}).status_code == 302
     assert laptop.post("/account/sign-out-browser/", {}).status_code == HTTPStatus.FOUND
@@ -115,7 +107,7 @@ def test_a_browser_signed_in_before_the_list_existed_appears_once_it_is_used(ali
 
 
 def test_a_wrong_address_deletes_nothing_and_says_so(mailbox, alice):
-    laptop = signed_in(mailbox, LAPTOP)
+    laptop = signed_in_by_code(mailbox, **{"User-Agent": LAPTOP})
 
     refused = laptop.post("/account/delete/", {"email": "mallory@example.com"})
     empty = laptop.post("/account/delete/", {"email": ""})
@@ -129,11 +121,12 @@ def test_a_wrong_address_deletes_nothing_and_says_so(mailbox, alice):
 
 
 def test_a_new_browser_is_announced_once_and_the_first_sign_in_is_not(mailbox):
-    signed_in(mailbox, LAPTOP, "new@example.com")  # the account's first sign-in: no notice
+    # The account's first sign-in: no notice.
+    signed_in_by_code(mailbox, "new@example.com", **{"User-Agent": LAPTOP})
     assert not [m for m in mailbox.messages if "new sign-in" in m["Subject"]]
     assert User.objects.get(email="new@example.com").last_login is not None
 
-    phone = signed_in(mailbox, PHONE, "new@example.com")
+    phone = signed_in_by_code(mailbox, "new@example.com", **{"User-Agent": PHONE})
     notices = [m for m in mailbox.messages if "new sign-in" in m["Subject"]]
     (notice,) = notices
     text = notice.get_body(preferencelist=("plain",)).get_content()
@@ -152,7 +145,7 @@ def test_a_new_browser_is_announced_once_and_the_first_sign_in_is_not(mailbox):
 
 
 def test_deleting_needs_a_sign_in_from_the_last_ten_minutes(mailbox, alice):
-    laptop = signed_in(mailbox, LAPTOP)
+    laptop = signed_in_by_code(mailbox, **{"User-Agent": LAPTOP})
     later = timezone.now() + timedelta(minutes=11)
 
     with time_machine.travel(later):

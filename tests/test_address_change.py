@@ -10,22 +10,13 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Passkey, SignInEvent, User
-from tests.helpers import code_in, link_in, path_of
+from tests.helpers import code_in, link_in, path_of, signed_in_by_code
 
 pytestmark = pytest.mark.django_db
 
 
-def signed_in(mailbox, address: str = "alice@example.com") -> Client:
-    browser = Client(headers={"X-Forwarded-Proto": "https"})
-    mailbox.clear()
-    browser.post("/", {"email": address})
-    code = code_in(mailbox.message_to(address))
-    assert browser.post("/check-inbox/", {"code": code})["Location"] == "/dashboard/"
-    return browser
-
-
 def test_the_code_from_the_new_inbox_changes_the_address_and_the_old_one_is_told(mailbox, alice):
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
     old_link = link_in(_another_sign_in_email(mailbox))
 
     asked = laptop.post("/account/email/", {"email": "Alice.New@Example.org"})
@@ -59,7 +50,7 @@ def _another_sign_in_email(mailbox):
 
 
 def test_the_link_works_in_a_browser_signed_in_to_the_account_and_only_once(mailbox, alice):
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
     laptop.post("/account/email/", {"email": "new@example.org"})
     link = link_in(mailbox.message_to("new@example.org"))
 
@@ -82,7 +73,7 @@ def test_the_link_works_in_a_browser_signed_in_to_the_account_and_only_once(mail
 
 
 def test_the_link_in_a_signed_out_browser_asks_to_sign_in_first(mailbox, alice):
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
     laptop.post("/account/email/", {"email": "new@example.org"})
     link = link_in(mailbox.message_to("new@example.org"))
 
@@ -97,7 +88,7 @@ def test_an_address_with_an_account_changes_nothing_and_the_page_does_not_say(
     mailbox, alice, django_user_model
 ):
     django_user_model.objects.create_user("bob@example.com")
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
 
     asked = laptop.post("/account/email/", {"email": "bob@example.com"})
     note = mailbox.message_to("bob@example.com")
@@ -112,7 +103,7 @@ def test_the_same_address_a_closed_domain_and_nonsense_are_refused_clearly(
     mailbox, alice, settings
 ):
     settings.SIGNUP_EMAIL_DOMAINS = ["example.com"]
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
 
     same = laptop.post("/account/email/", {"email": "ALICE@example.com"})
     closed = laptop.post("/account/email/", {"email": "alice@elsewhere.org"})
@@ -124,7 +115,7 @@ def test_the_same_address_a_closed_domain_and_nonsense_are_refused_clearly(
 
 
 def test_a_wrong_code_changes_nothing_and_says_how_many_tries_are_left(mailbox, alice):
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
     laptop.post("/account/email/", {"email": "new@example.com"})
     code = code_in(mailbox.message_to("new@example.com")).replace(" ", "")
 
@@ -136,7 +127,7 @@ def test_a_wrong_code_changes_nothing_and_says_how_many_tries_are_left(mailbox, 
 
 
 def test_changing_the_address_needs_a_recent_sign_in(mailbox, alice):
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
         refused = laptop.post("/account/email/", {"email": "new@example.com"})
@@ -148,8 +139,8 @@ def test_changing_the_address_needs_a_recent_sign_in(mailbox, alice):
 def test_the_code_typed_after_the_link_did_the_change_says_so_and_tells_nobody_twice(
     mailbox, alice
 ):
-    laptop = signed_in(mailbox)
-    phone = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
+    phone = signed_in_by_code(mailbox)
     laptop.post("/account/email/", {"email": "new@example.org"})
     proof = mailbox.message_to("new@example.org")
     phone.post("/account/email/confirm/", {"change": link_in(proof).split("change=")[1]})
@@ -167,8 +158,8 @@ def test_the_code_typed_after_the_link_did_the_change_says_so_and_tells_nobody_t
 def moved_by_an_intruder(mailbox, alice) -> tuple[Client, Client, str]:
     """Alice's laptop, and an intruder's browser that moved her account to mallory@example.net
     (with a code phished from her) after adding a passkey of its own; the notice's undo link."""
-    laptop = signed_in(mailbox)
-    intruder = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
+    intruder = signed_in_by_code(mailbox)
     Passkey.objects.create(
         user=alice, credential_id=b"intruder", public_key=b"key", user_handle=b"h", name="mine"
     )
@@ -203,7 +194,7 @@ def test_the_old_address_undoes_a_change_it_did_not_make_and_ends_every_way_in(m
     assert again.status_code == HTTPStatus.GONE
     assert SignInEvent.objects.filter(kind="address_changed", detail="undone").count() == 1
     # Alice signs in again the usual way.
-    assert signed_in(mailbox).get("/dashboard/").status_code == HTTPStatus.OK
+    assert signed_in_by_code(mailbox).get("/dashboard/").status_code == HTTPStatus.OK
 
 
 def test_an_undo_link_works_for_a_week_and_cannot_be_forged(mailbox, alice):
@@ -235,12 +226,12 @@ def test_a_second_change_waits_a_week_so_the_first_can_still_be_undone(mailbox, 
     assert undone.status_code == HTTPStatus.OK
     assert User.objects.get(pk=alice.pk).email == "alice@example.com"
     with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
-        laptop = signed_in(mailbox)
+        laptop = signed_in_by_code(mailbox)
         assert laptop.post("/account/email/", {"email": "new@example.org"}).status_code == 302
 
 
 def test_a_code_mailed_to_the_old_address_dies_with_it_as_its_link_does(mailbox, alice):
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
     waiting = Client(headers={"X-Forwarded-Proto": "https"})  # asked, then left for a while
     mailbox.clear()
     waiting.post("/", {"email": "alice@example.com"})
@@ -256,7 +247,7 @@ def test_a_code_mailed_to_the_old_address_dies_with_it_as_its_link_does(mailbox,
 
 
 def test_the_code_is_checked_even_after_the_link_was_opened_in_the_same_browser(mailbox, alice):
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
     laptop.post("/account/email/", {"email": "new@example.org"})
     proof = mailbox.message_to("new@example.org")
     laptop.get(path_of(link_in(proof)))  # opened, not pressed: its token waits in a cookie
@@ -292,7 +283,7 @@ def test_an_undo_after_the_intruder_deleted_the_account_gives_it_back_open(mailb
     assert undone.status_code == HTTPStatus.OK
     alice.refresh_from_db()
     assert alice.email == "alice@example.com" and alice.is_active and alice.closed_at is None
-    assert signed_in(mailbox).get("/dashboard/").status_code == HTTPStatus.OK
+    assert signed_in_by_code(mailbox).get("/dashboard/").status_code == HTTPStatus.OK
 
 
 def test_an_undo_after_the_account_was_erased_says_so(mailbox, alice):
@@ -308,7 +299,7 @@ def test_an_undo_after_the_account_was_erased_says_so(mailbox, alice):
 
 @pytest.mark.parametrize("path", ["/account/email/confirm/", "/account/email/undo/"])
 def test_text_that_cannot_be_a_token_in_an_address_link_gets_a_clear_answer(mailbox, alice, path):
-    laptop = signed_in(mailbox)
+    laptop = signed_in_by_code(mailbox)
 
     answer = laptop.get(path, {"change": "Ā\u2028 not a token"}, follow=True)
 

@@ -10,7 +10,6 @@ import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
 from django.core import signing
-from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,7 +23,7 @@ from accounts.signin.links import (
     check_login_link,
     claim_login_link,
 )
-from tests.helpers import link_in
+from tests.helpers import behind_the_proxy, link_in
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +32,6 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-def behind_the_proxy() -> Client:
-    return Client(headers={"X-Forwarded-Proto": "https"})
 
 
 def token_for(user: User, scope: str = LOGIN_SCOPE) -> str:

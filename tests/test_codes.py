@@ -8,17 +8,12 @@ from http import HTTPStatus
 import pytest
 import time_machine
 from django.contrib.sessions.models import Session
-from django.test import Client
 from django.utils import timezone
 
 from accounts.models import SignInEmail, User
-from tests.helpers import ask_for_a_link, code_in, link_in, path_of
+from tests.helpers import ask_for_a_link, behind_the_proxy, code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db
-
-
-def browser() -> Client:
-    return Client(headers={"X-Forwarded-Proto": "https"})
 
 
 def ask(client, mailbox, address: str = "alice@example.com", next_url: str = "") -> str:
@@ -35,7 +30,7 @@ def type_code(client, code: str, next_url: str = ""):
 
 
 def test_the_code_signs_in_the_browser_that_asked(mailbox, alice):
-    laptop = browser()
+    laptop = behind_the_proxy()
     code = ask(laptop, mailbox)
 
     signed_in = type_code(laptop, code)
@@ -55,7 +50,7 @@ def test_the_email_shows_the_code_grouped_and_names_it_in_the_subject(client, ma
 
 @pytest.mark.parametrize("spelling", ["{a}{b}", "{a} {b}", "{a}-{b}", " {a} - {b} ", "{wide}"])
 def test_the_code_may_be_typed_with_spaces_dashes_or_wide_digits(mailbox, alice, spelling):
-    laptop = browser()
+    laptop = behind_the_proxy()
     code = ask(laptop, mailbox)
     a, b = code.split()
     wide = "".join(chr(ord(digit) + 0xFEE0) for digit in a + b)
@@ -66,7 +61,7 @@ def test_the_code_may_be_typed_with_spaces_dashes_or_wide_digits(mailbox, alice,
 
 
 def test_the_code_does_nothing_in_another_browser(mailbox, alice):
-    laptop, phone = browser(), browser()
+    laptop, phone = behind_the_proxy(), behind_the_proxy()
     code = ask(laptop, mailbox)
 
     typed_on_phone = type_code(phone, code)
@@ -77,7 +72,7 @@ def test_the_code_does_nothing_in_another_browser(mailbox, alice):
 
 
 def test_a_wrong_code_says_how_many_tries_are_left_then_the_code_dies(mailbox, alice, settings):
-    laptop = browser()
+    laptop = behind_the_proxy()
     code = ask(laptop, mailbox)
     wrong = "000 000" if code != "000 000" else "111 111"
 
@@ -95,7 +90,7 @@ def test_a_wrong_code_says_how_many_tries_are_left_then_the_code_dies(mailbox, a
 
 
 def test_a_newer_email_replaces_the_older_code(mailbox, alice):
-    laptop = browser()
+    laptop = behind_the_proxy()
     older = ask(laptop, mailbox)
     newer = ask(laptop, mailbox)
 
@@ -105,7 +100,7 @@ def test_a_newer_email_replaces_the_older_code(mailbox, alice):
 
 
 def test_a_code_expires_with_the_link(mailbox, alice):
-    laptop = browser()
+    laptop = behind_the_proxy()
     code = ask(laptop, mailbox)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=10, seconds=1)):
@@ -116,7 +111,7 @@ def test_a_code_expires_with_the_link(mailbox, alice):
 
 
 def test_the_link_and_the_code_of_one_email_sign_in_once(mailbox, alice):
-    laptop, phone = browser(), browser()
+    laptop, phone = behind_the_proxy(), behind_the_proxy()
     laptop.post("/", {"email": "alice@example.com"})
     message = mailbox.message_to("alice@example.com")
     link = link_in(message)
@@ -130,7 +125,7 @@ def test_the_link_and_the_code_of_one_email_sign_in_once(mailbox, alice):
 
 
 def test_a_sign_in_by_code_ends_the_emailed_link(mailbox, alice):
-    laptop, phone = browser(), browser()
+    laptop, phone = behind_the_proxy(), behind_the_proxy()
     laptop.post("/", {"email": "alice@example.com"})
     message = mailbox.message_to("alice@example.com")
     type_code(laptop, code_in(message))
@@ -143,7 +138,7 @@ def test_a_sign_in_by_code_ends_the_emailed_link(mailbox, alice):
 
 
 def test_the_code_carries_next(mailbox, alice):
-    laptop = browser()
+    laptop = behind_the_proxy()
     code = ask(laptop, mailbox, next_url="/admin/")
 
     assert type_code(laptop, code, next_url="/admin/")["Location"] == "/admin/"
@@ -152,7 +147,7 @@ def test_the_code_carries_next(mailbox, alice):
 def test_no_account_means_every_code_is_wrong_in_the_same_words(mailbox, settings):
     settings.SIGNUP_POLICY = "closed"
     User.objects.create_user("known@example.com")
-    known, stranger = browser(), browser()
+    known, stranger = behind_the_proxy(), behind_the_proxy()
     ask(known, mailbox, "known@example.com")
     stranger.post("/", {"email": "stranger@example.com"})
 
@@ -164,7 +159,7 @@ def test_no_account_means_every_code_is_wrong_in_the_same_words(mailbox, setting
 
 def test_the_code_is_stored_nowhere_and_never_logged(mailbox, alice, caplog):
     caplog.set_level("DEBUG")
-    laptop = browser()
+    laptop = behind_the_proxy()
     code = ask(laptop, mailbox)
     digits = code.replace(" ", "")
     type_code(laptop, "000 000" if digits != "000000" else "111 111")
@@ -177,7 +172,7 @@ def test_the_code_is_stored_nowhere_and_never_logged(mailbox, alice, caplog):
 
 
 def test_the_check_inbox_page_names_sender_subject_and_deadline(mailbox, alice):
-    laptop = browser()
+    laptop = behind_the_proxy()
     ask(laptop, mailbox)
 
     page = laptop.get("/check-inbox/").content.decode()
@@ -225,7 +220,7 @@ def test_asking_again_and_again_buys_ten_wrong_codes_a_day_for_one_address(
     mailbox, alice, settings
 ):
     settings.RATE_LIMIT_PER_ADDRESS = "100/15m"
-    attacker = browser()
+    attacker = behind_the_proxy()
     statuses = []
     for _ in range(2):
         code = ask(attacker, mailbox)
@@ -246,7 +241,7 @@ def test_the_code_signs_in_with_more_than_one_authentication_backend(mailbox, al
         "sesame.backends.ModelBackend",
         "django.contrib.auth.backends.ModelBackend",
     ]
-    laptop = browser()
+    laptop = behind_the_proxy()
 
     assert type_code(laptop, ask(laptop, mailbox))["Location"] == "/dashboard/"
     assert laptop.get("/dashboard/").context["user"] == alice

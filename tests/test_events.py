@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import SignInEvent, User
 from accounts.records.audit import network_of
-from tests.helpers import code_in, link_in, path_of
+from tests.helpers import behind_the_proxy, code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,8 @@ CHROME_ON_A_MAC = (
 
 
 def browser(agent: str = CHROME_ON_A_MAC) -> Client:
-    return Client(headers={"X-Forwarded-Proto": "https", "User-Agent": agent})
+    """A browser behind the proxy that says what it is (the record keeps its User-Agent)."""
+    return behind_the_proxy(**{"User-Agent": agent})
 
 
 def events() -> list[tuple[str, str, str]]:

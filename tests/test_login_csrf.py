@@ -9,16 +9,11 @@ from http import HTTPStatus
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from django.test import Client
 
 from accounts.models import User
-from tests.helpers import link_in, path_of
+from tests.helpers import behind_the_proxy, link_in, path_of
 
 pytestmark = pytest.mark.django_db
-
-
-def browser() -> Client:
-    return Client(headers={"X-Forwarded-Proto": "https"})
 
 
 def link_for(client, mailbox, address: str, next_url: str = "") -> str:
@@ -49,7 +44,7 @@ def mallory(db) -> User:
 
 
 def mallorys_token(mailbox) -> str:
-    return query_of(link_for(browser(), mailbox, "mallory@example.com"))["sesame"]
+    return query_of(link_for(behind_the_proxy(), mailbox, "mallory@example.com"))["sesame"]
 
 
 @pytest.mark.parametrize(
@@ -82,10 +77,10 @@ def test_a_next_that_leads_to_a_sign_in_is_dropped(client, mailbox, alice, mallo
 
 def test_the_chain_ends_with_alice_signed_in_as_herself(mailbox, alice, mallory):
     token = mallorys_token(mailbox)
-    attacker = browser()
+    attacker = behind_the_proxy()
     # The attacker asks; Alice receives a genuine email and opens it in her own browser.
     alices_link = link_for(attacker, mailbox, "alice@example.com", f"/link/?sesame={token}")
-    victim = browser()
+    victim = behind_the_proxy()
 
     signed_in = confirm(victim, alices_link)
 
@@ -95,7 +90,7 @@ def test_the_chain_ends_with_alice_signed_in_as_herself(mailbox, alice, mallory)
 
 
 def test_a_next_sealed_to_one_link_does_not_travel_with_another(client, mailbox, alice, mallory):
-    mallorys = link_for(browser(), mailbox, "mallory@example.com", next_url="/admin/")
+    mallorys = link_for(behind_the_proxy(), mailbox, "mallory@example.com", next_url="/admin/")
     alices = link_for(client, mailbox, "alice@example.com", next_url="/dashboard/")
 
     signed_in = confirm(client, alices, next_value=query_of(mallorys)["next"])
@@ -115,7 +110,7 @@ def test_a_tampered_sealed_next_is_ignored(client, mailbox, alice):
 
 def test_a_signed_in_browser_is_told_that_a_link_switches_accounts(client, mailbox, alice, mallory):
     confirm(client, link_for(client, mailbox, "alice@example.com"))
-    mallorys = link_for(browser(), mailbox, "mallory@example.com")
+    mallorys = link_for(behind_the_proxy(), mailbox, "mallory@example.com")
 
     client.get(path_of(mallorys))
     page = client.get("/link/").content.decode()
@@ -126,9 +121,9 @@ def test_a_signed_in_browser_is_told_that_a_link_switches_accounts(client, mailb
 
 
 def test_a_planted_link_names_the_account_this_browser_did_not_ask_for(mailbox, alice, mallory):
-    victim = browser()
+    victim = behind_the_proxy()
     victim.post("/", {"email": "alice@example.com"})
-    mallorys = link_for(browser(), mailbox, "mallory@example.com")
+    mallorys = link_for(behind_the_proxy(), mailbox, "mallory@example.com")
 
     # Another site navigates the victim's browser to Mallory's link: the cookie is planted...
     victim.get(path_of(mallorys), headers={"Sec-Fetch-Site": "cross-site"})
@@ -140,7 +135,7 @@ def test_a_planted_link_names_the_account_this_browser_did_not_ask_for(mailbox, 
 
 
 def test_a_browser_that_asked_for_nothing_is_told_so(client, mailbox, alice):
-    link = link_for(browser(), mailbox, "alice@example.com")
+    link = link_for(behind_the_proxy(), mailbox, "alice@example.com")
 
     client.get(path_of(link))
     page = client.get("/link/").content.decode()

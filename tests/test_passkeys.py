@@ -25,7 +25,7 @@ from accounts.passkeys.challenges import COOKIE_SALT
 from accounts.sessions.lifetime import SIGNED_IN_WITH
 from harness.authenticator import SoftPasskey
 from tests.environment import TEST_SITE_URL, redis_server
-from tests.helpers import link_in
+from tests.helpers import behind_the_proxy, link_in
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,8 @@ PHONE = (
 
 
 def browser() -> Client:
-    return Client(headers={"X-Forwarded-Proto": "https", "User-Agent": PHONE})
+    """A phone: the passkey's name comes from its User-Agent."""
+    return behind_the_proxy(**{"User-Agent": PHONE})
 
 
 def signed_in(user: User) -> Client:

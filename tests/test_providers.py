@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.mail.suppression import BOUNCE_PAUSE
 from accounts.models import SuppressedAddress
 from harness.servers import free_port
-from tests.helpers import database_of_its_own, migrate
+from tests.helpers import behind_the_proxy, database_of_its_own, migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -80,12 +80,8 @@ def postmark(settings):
     server.server_close()
 
 
-def browser() -> Client:
-    return Client(headers={"X-Forwarded-Proto": "https"})
-
-
 def test_sign_in_mail_goes_through_the_provider_with_tracking_off(postmark, alice):
-    asked = browser().post("/", {"email": "alice@example.com"})
+    asked = behind_the_proxy().post("/", {"email": "alice@example.com"})
 
     assert asked["Location"] == "/check-inbox/"
     ((path, headers, body),) = postmark.received
@@ -124,13 +120,13 @@ def test_a_bounce_stops_mail_for_a_while_and_the_answer_stays_the_same(postmark,
 
     assert received.status_code == HTTPStatus.OK
     assert SuppressedAddress.objects.get().email == "alice@example.com"
-    asked = browser().post("/", {"email": "alice@example.com"})
+    asked = behind_the_proxy().post("/", {"email": "alice@example.com"})
     assert asked["Location"] == "/check-inbox/"
     assert postmark.received == []
 
 
 def test_a_webhook_without_the_secret_changes_nothing(postmark, alice):
-    refused = bounce(browser(), "alice@example.com", secret="guess:guess")
+    refused = bounce(behind_the_proxy(), "alice@example.com", secret="guess:guess")
 
     assert refused.status_code == HTTPStatus.BAD_REQUEST
     assert not SuppressedAddress.objects.exists()
@@ -139,7 +135,7 @@ def test_a_webhook_without_the_secret_changes_nothing(postmark, alice):
 def test_an_address_the_provider_refuses_is_suppressed_without_an_error_page(postmark, alice):
     postmark.error_code = 406  # Postmark: "inactive recipient"
 
-    asked = browser().post("/", {"email": "alice@example.com"})
+    asked = behind_the_proxy().post("/", {"email": "alice@example.com"})
 
     assert asked["Location"] == "/check-inbox/"
     assert SuppressedAddress.objects.get().reason == "refused by the provider"
@@ -150,7 +146,7 @@ def test_without_a_webhook_secret_nobody_can_report_a_bounce(settings, alice):
     # "bounce", so one request could stop all mail to any address.
     settings.ANYMAIL = {k: v for k, v in settings.ANYMAIL.items() if k != "WEBHOOK_SECRET"}
 
-    forged = browser().post(
+    forged = behind_the_proxy().post(
         "/anymail/postmark/tracking/",
         json.dumps({"RecordType": "Bounce", "Type": "HardBounce", "Email": "alice@example.com"}),
         content_type="application/json",
@@ -162,12 +158,12 @@ def test_without_a_webhook_secret_nobody_can_report_a_bounce(settings, alice):
 
 def test_a_full_mailbox_pauses_mail_for_a_day_then_its_owner_can_sign_in_again(postmark, alice):
     # anymail reports Postmark's SoftBounce (a full mailbox, a server down) as "bounced" too.
-    bounce(browser(), "alice@example.com", kind="SoftBounce")
+    bounce(behind_the_proxy(), "alice@example.com", kind="SoftBounce")
 
-    browser().post("/", {"email": "alice@example.com"})
+    behind_the_proxy().post("/", {"email": "alice@example.com"})
     paused = len(postmark.received)
     with time_machine.travel(timezone.now() + BOUNCE_PAUSE + timedelta(minutes=1)):
-        browser().post("/", {"email": "alice@example.com"})
+        behind_the_proxy().post("/", {"email": "alice@example.com"})
 
     assert paused == 0
     ((_, _, body),) = postmark.received
@@ -175,11 +171,11 @@ def test_a_full_mailbox_pauses_mail_for_a_day_then_its_owner_can_sign_in_again(p
 
 
 def test_a_complaint_stops_mail_for_good_and_a_later_bounce_does_not_shorten_it(postmark, alice):
-    bounce(browser(), "alice@example.com", kind="SpamComplaint")
-    bounce(browser(), "alice@example.com", kind="SoftBounce")
+    bounce(behind_the_proxy(), "alice@example.com", kind="SpamComplaint")
+    bounce(behind_the_proxy(), "alice@example.com", kind="SoftBounce")
 
     with time_machine.travel(timezone.now() + timedelta(days=400)):
-        asked = browser().post("/", {"email": "alice@example.com"})
+        asked = behind_the_proxy().post("/", {"email": "alice@example.com"})
 
     assert asked["Location"] == "/check-inbox/"
     assert postmark.received == []
@@ -226,7 +222,7 @@ def test_nonsense_from_someone_with_the_secret_is_a_400_and_changes_nothing(post
 
 def changing_address(alice, new_address: str):
     """Alice, signed in a moment ago, asks to move her account to `new_address`."""
-    laptop = browser()
+    laptop = behind_the_proxy()
     laptop.force_login(alice)
     laptop.get("/account/")  # the sign-in's clock starts: it is recent
     return laptop.post("/account/email/", {"email": new_address})

@@ -13,17 +13,13 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts.models import SignInEmail, SuppressedAddress, User
 from tests.environment import redis_server
-from tests.helpers import code_in, link_in, path_of
+from tests.helpers import behind_the_proxy, code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def browser() -> Client:
-    return Client(headers={"X-Forwarded-Proto": "https"})
-
-
 def signed_in_browser(mailbox, address: str) -> Client:
-    client = browser()
+    client = behind_the_proxy()
     client.post("/", {"email": address})
     link = link_in(mailbox.message_to(address))
     mailbox.clear()
@@ -42,7 +38,7 @@ def test_sign_out_holds_through_a_redis_blip(mailbox, alice):
         signed_out = client.post("/sign-out/")
     finally:
         redis_server.start()
-    replayed = browser()
+    replayed = behind_the_proxy()
     replayed.cookies["__Host-sessionid"] = stolen_cookie
 
     assert signed_out.status_code == HTTPStatus.FOUND
@@ -51,7 +47,7 @@ def test_sign_out_holds_through_a_redis_blip(mailbox, alice):
 
 def test_reactivating_an_account_revives_neither_its_links_nor_its_sessions(mailbox, alice):
     client = signed_in_browser(mailbox, "alice@example.com")
-    other = browser()
+    other = behind_the_proxy()
     other.post("/", {"email": "alice@example.com"})
     outstanding = link_in(mailbox.message_to("alice@example.com"))
 
@@ -79,7 +75,7 @@ def test_no_page_that_may_show_an_address_can_be_cached(mailbox, path):
 def test_a_link_without_the_trailing_slash_is_not_a_cacheable_redirect_with_the_token(
     mailbox, alice
 ):
-    client = browser()
+    client = behind_the_proxy()
     client.post("/", {"email": "alice@example.com"})
     token = link_in(mailbox.message_to("alice@example.com")).split("sesame=")[1]
 
@@ -93,7 +89,7 @@ def test_a_link_without_the_trailing_slash_is_not_a_cacheable_redirect_with_the_
 
 
 def test_the_link_cookie_is_cleared_whatever_the_outcome(mailbox, alice):
-    client = browser()
+    client = behind_the_proxy()
     client.post("/", {"email": "alice@example.com"})
     token = link_in(mailbox.message_to("alice@example.com")).split("sesame=")[1]
     client.get(f"/link/?sesame={token}")
@@ -109,7 +105,7 @@ def test_an_old_secret_key_in_the_fallbacks_keeps_sessions_and_links_alive(
     mailbox, alice, settings
 ):
     client = signed_in_browser(mailbox, "alice@example.com")
-    other = browser()
+    other = behind_the_proxy()
     other.post("/", {"email": "alice@example.com"})
     message = mailbox.message_to("alice@example.com")
 
@@ -140,7 +136,7 @@ def test_expired_sessions_are_pruned_by_the_next_sign_in_of_the_hour(mailbox, al
 
 def test_sign_in_emails_and_their_tasks_are_kept_for_a_day(mailbox, alice):
     with time_machine.travel(timezone.now() - timedelta(days=1, minutes=1)):
-        yesterday = browser()
+        yesterday = behind_the_proxy()
         yesterday.post("/", {"email": "alice@example.com"})
         task = DBTaskResult.objects.create(
             task_path="accounts.mail.delivery.deliver",

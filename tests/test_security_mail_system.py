@@ -19,13 +19,14 @@ from django_tasks_db.models import DBTaskResult
 from accounts.models import AccountEmail, SuppressedAddress, User
 from harness.authenticator import SoftPasskey
 from tests.helpers import (
-    ask_for_a_link,
     code_in,
     csrf_token_in,
     eventually,
     link_in,
     our_app,
     path_of,
+    press,
+    signed_in_over_http,
 )
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -65,20 +66,6 @@ def provider_reports(app, address: str, kind: str) -> None:
     assert answer.status_code == HTTPStatus.OK
 
 
-def press(browser: httpx.Client, page: str, action: str, data: dict) -> httpx.Response:
-    token = csrf_token_in(browser.get(page, follow_redirects=True).text)
-    return browser.post(action, data={**data, "csrfmiddlewaretoken": token})
-
-
-def signed_in(app, mailbox) -> httpx.Client:
-    browser = app.client()
-    mailbox.clear()
-    ask_for_a_link(browser, "alice@example.com")
-    code = code_in(mailbox.message_to("alice@example.com"))
-    press(browser, "/check-inbox/", "/check-inbox/", {"code": code})
-    return browser
-
-
 def move_to(browser: httpx.Client, mailbox, address: str) -> None:
     press(browser, "/account/email/", "/account/email/", {"email": address})
     code = code_in(mailbox.message_to(address))
@@ -102,7 +89,7 @@ def the_pause_ends(address: str) -> None:
 
 def test_a_notice_to_a_paused_old_address_waits_then_arrives_with_a_working_undo(app, mailbox):
     User.objects.create_user("alice@example.com")
-    laptop = signed_in(app, mailbox)
+    laptop = signed_in_over_http(app, mailbox)[0]
     provider_reports(app, "alice@example.com", "SoftBounce")
 
     move_to(laptop, mailbox, "new@example.org")
@@ -130,7 +117,7 @@ def test_a_notice_to_a_paused_old_address_waits_then_arrives_with_a_working_undo
 
 def test_a_notice_goes_at_once_despite_a_complaint(app, mailbox):
     User.objects.create_user("alice@example.com")
-    laptop = signed_in(app, mailbox)
+    laptop = signed_in_over_http(app, mailbox)[0]
     provider_reports(app, "alice@example.com", "SpamComplaint")
     assert SuppressedAddress.objects.get(email="alice@example.com").until is None
 
@@ -142,7 +129,7 @@ def test_a_notice_goes_at_once_despite_a_complaint(app, mailbox):
 
 def test_a_passkey_added_during_a_pause_is_announced_when_it_ends(app, mailbox):
     User.objects.create_user("alice@example.com")
-    laptop = signed_in(app, mailbox)
+    laptop = signed_in_over_http(app, mailbox)[0]
     provider_reports(app, "alice@example.com", "SoftBounce")
     page = laptop.get("/account/").text
     options = laptop.post(
@@ -170,7 +157,7 @@ def test_a_passkey_added_during_a_pause_is_announced_when_it_ends(app, mailbox):
 
 def test_a_notice_undelivered_by_its_deadline_is_a_warning(app, mailbox):
     User.objects.create_user("alice@example.com")
-    laptop = signed_in(app, mailbox)
+    laptop = signed_in_over_http(app, mailbox)[0]
     provider_reports(app, "alice@example.com", "SoftBounce")
     move_to(laptop, mailbox, "new@example.org")
     owed("address_changed")

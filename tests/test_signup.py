@@ -8,17 +8,12 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from tests.helpers import ask_for_a_link, link_in, path_of
+from tests.helpers import ask_for_a_link, behind_the_proxy, link_in, path_of
 
 pytestmark = pytest.mark.django_db
-
-
-def browser() -> Client:
-    return Client(headers={"X-Forwarded-Proto": "https"})
 
 
 def ask(client, mailbox, address: str = "new@example.com"):
@@ -33,7 +28,7 @@ def token_of(link: str) -> str:
 
 
 def test_asking_creates_no_account_and_confirming_the_link_creates_it(mailbox):
-    client = browser()
+    client = behind_the_proxy()
     link = link_in(ask(client, mailbox))
     assert not User.objects.exists()
 
@@ -47,7 +42,7 @@ def test_asking_creates_no_account_and_confirming_the_link_creates_it(mailbox):
 
 
 def test_the_code_creates_the_account_too(mailbox):
-    client = browser()
+    client = behind_the_proxy()
     text = ask(client, mailbox).get_body(preferencelist=("plain",)).get_content()
     code = next(line.strip() for line in text.splitlines() if line.strip()[:3].isdigit())
 
@@ -56,26 +51,26 @@ def test_the_code_creates_the_account_too(mailbox):
 
 
 def test_a_signup_link_works_once_and_an_older_one_dies_with_it(mailbox):
-    client = browser()
+    client = behind_the_proxy()
     older = link_in(ask(client, mailbox))
     newer = link_in(ask(client, mailbox))
     client.post("/link/", {"sesame": token_of(newer)})
 
-    again = browser().post("/link/", {"sesame": token_of(newer)})
-    old = browser().post("/link/", {"sesame": token_of(older)})
+    again = behind_the_proxy().post("/link/", {"sesame": token_of(newer)})
+    old = behind_the_proxy().post("/link/", {"sesame": token_of(older)})
 
     assert again.status_code == old.status_code == HTTPStatus.GONE
     assert User.objects.count() == 1
 
 
 def test_a_tampered_signup_link_is_not_valid_and_an_old_one_offers_a_new_email(mailbox):
-    link = link_in(ask(browser(), mailbox))
+    link = link_in(ask(behind_the_proxy(), mailbox))
     token = token_of(link)
     forged = token.replace(token.split(".")[0], "eyJlbWFpbCI6Im1hbGxvcnlAZXhhbXBsZS5jb20ifQ")
 
-    tampered = browser().get(f"/link/?sesame={forged}", follow=True)
+    tampered = behind_the_proxy().get(f"/link/?sesame={forged}", follow=True)
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
-        expired = browser().get(path_of(link), follow=True)
+        expired = behind_the_proxy().get(path_of(link), follow=True)
 
     assert tampered.status_code == HTTPStatus.BAD_REQUEST
     assert expired.status_code == HTTPStatus.GONE
@@ -84,10 +79,10 @@ def test_a_tampered_signup_link_is_not_valid_and_an_old_one_offers_a_new_email(m
 
 
 def test_a_signup_link_is_refused_once_signup_closes(mailbox, settings):
-    link = link_in(ask(browser(), mailbox))
+    link = link_in(ask(behind_the_proxy(), mailbox))
     settings.SIGNUP_POLICY = "closed"
 
-    assert browser().post("/link/", {"sesame": token_of(link)}).status_code == 400
+    assert behind_the_proxy().post("/link/", {"sesame": token_of(link)}).status_code == 400
     assert not User.objects.exists()
 
 
@@ -136,8 +131,8 @@ def test_accounts_that_never_signed_in_can_be_deleted(alice):
 
 def test_both_emails_share_one_layout_and_say_what_they_must(mailbox, alice, settings):
     settings.SIGNUP_POLICY = "closed"
-    browser().post("/", {"email": "alice@example.com"})
-    browser().post("/", {"email": "stranger@example.com"})
+    behind_the_proxy().post("/", {"email": "alice@example.com"})
+    behind_the_proxy().post("/", {"email": "stranger@example.com"})
 
     def html(address: str) -> str:
         message = mailbox.message_to(address)
