@@ -142,6 +142,18 @@ def signed_in_by_code(mailbox, address: str = "alice@example.com", **headers: st
     return browser
 
 
+def signed_in_by_link(mailbox, address: str = "alice@example.com"):
+    """A browser that asked for an email, opened its link and pressed Sign in."""
+    browser = behind_the_proxy()
+    browser.post("/", {"email": address})
+    link = link_in(mailbox.message_to(address))
+    mailbox.clear()
+    browser.get(path_of(link))
+    token = link.split("sesame=")[1]
+    assert browser.post("/link/", {"sesame": token})["Location"] == "/dashboard/"
+    return browser
+
+
 # --- A person's steps, over HTTP ------------------------------------------------------------------
 
 Origin = str | Callable[[], str]

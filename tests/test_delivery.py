@@ -7,6 +7,7 @@ on by time-machine where a retry waits; the system stories run fly.toml's proces
 import json
 import re
 import threading
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
@@ -20,7 +21,14 @@ from accounts.mail.retry import RETRY_DELAYS
 from accounts.models import SignInEmail
 from harness.tasks import run_due_tasks
 from tests.environment import smtp_server
-from tests.helpers import ask_for_a_link, code_in, eventually, link_in
+from tests.helpers import (
+    ask_for_a_link,
+    behind_the_proxy,
+    code_in,
+    eventually,
+    link_in,
+    signed_in_by_link,
+)
 
 Status = SignInEmail.Status
 TRY_LATER = "451 4.3.0 Try again later"
@@ -227,3 +235,23 @@ def test_the_worker_keeps_one_connection_and_replaces_one_the_server_dropped(liv
     carols = SignInEmail.objects.filter(address="carol@example.com")
     eventually(lambda: carols.get().status == SignInEmail.Status.SENT, 10, "carol's row sent")
     assert carols.get().attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sign_in_emails_and_their_tasks_are_kept_for_a_day(mailbox, alice):
+    with time_machine.travel(timezone.now() - timedelta(days=1, minutes=1)):
+        yesterday = behind_the_proxy()
+        yesterday.post("/", {"email": "alice@example.com"})
+        task = DBTaskResult.objects.create(
+            task_path="accounts.mail.delivery.deliver",
+            args_kwargs={"args": ["old"], "kwargs": {}},
+            status="SUCCESSFUL",
+            finished_at=timezone.now(),
+            backend_name="default",
+        )
+    mailbox.clear()
+
+    signed_in_by_link(mailbox, "alice@example.com")
+
+    assert SignInEmail.objects.count() == 1  # today's
+    assert not DBTaskResult.objects.filter(pk=task.pk).exists()

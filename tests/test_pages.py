@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.templatetags.static import static
 
 from accounts.models import SignInEmail, User
-from tests.helpers import code_in, link_in, path_of
+from tests.helpers import code_in, link_in, path_of, signed_in_by_link
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +127,16 @@ def test_staff_see_what_became_of_each_sign_in_email_and_cannot_change_it(client
     email = SignInEmail.objects.get()
     assert f"/admin/accounts/signinemail/{email.pk}/".encode() not in listing.content
     assert client.get("/admin/accounts/signinemail/add/").status_code == HTTPStatus.FORBIDDEN
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/dashboard/", "/check-inbox/", "/admin/", "/link/", "/"])
+def test_no_page_that_may_show_an_address_can_be_cached(mailbox, path):
+    User.objects.create_superuser("boss@example.com")
+    client = signed_in_by_link(mailbox, "boss@example.com")
+    client.post("/", {"email": "boss@example.com"})  # so that check-inbox has an address
+
+    response = client.get(path)
+
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-store"} <= cache_control

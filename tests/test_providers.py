@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.mail.suppression import BOUNCE_PAUSE
 from accounts.models import SuppressedAddress
 from harness.servers import free_port
-from tests.helpers import behind_the_proxy, database_of_its_own, migrate
+from tests.helpers import behind_the_proxy, database_of_its_own, migrate, signed_in_by_link
 
 pytestmark = pytest.mark.django_db
 
@@ -244,3 +244,14 @@ def test_an_account_email_the_provider_refuses_pauses_the_address_without_an_err
 
     assert asked["Location"] == "/account/email/confirm/"
     assert SuppressedAddress.objects.get().email == "new@example.org"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pauses_of_mail_that_ended_are_pruned_and_stops_for_good_are_kept(mailbox, alice):
+    hour_ago = timezone.now() - timedelta(hours=1)
+    SuppressedAddress.objects.create(email="ended@example.com", reason="bounced", until=hour_ago)
+    SuppressedAddress.objects.create(email="spam@example.com", reason="complained")
+
+    signed_in_by_link(mailbox, "alice@example.com")
+
+    assert list(SuppressedAddress.objects.values_list("email", flat=True)) == ["spam@example.com"]

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from accounts.models import SignedInBrowser
 from accounts.sessions.store import SessionStore
-from tests.helpers import link_in, path_of
+from tests.environment import redis_server
+from tests.helpers import behind_the_proxy, code_in, link_in, path_of, signed_in_by_link
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +139,71 @@ def test_a_new_key_that_is_already_taken_is_drawn_again(db):
 
     assert store.session_key == "b" * 32
     assert SessionStore(taken.session_key).load()["who"] == "first"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sign_out_holds_through_a_redis_blip(mailbox, alice):
+    client = signed_in_by_link(mailbox, "alice@example.com")
+    stolen_cookie = client.cookies["__Host-sessionid"].value
+
+    redis_server.stop()
+    try:
+        signed_out = client.post("/sign-out/")
+    finally:
+        redis_server.start()
+    replayed = behind_the_proxy()
+    replayed.cookies["__Host-sessionid"] = stolen_cookie
+
+    assert signed_out.status_code == HTTPStatus.FOUND
+    assert replayed.get("/dashboard/")["Location"].startswith("/?next=")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reactivating_an_account_revives_neither_its_links_nor_its_sessions(mailbox, alice):
+    client = signed_in_by_link(mailbox, "alice@example.com")
+    other = behind_the_proxy()
+    other.post("/", {"email": "alice@example.com"})
+    outstanding = link_in(mailbox.message_to("alice@example.com"))
+
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    alice.is_active = True
+    alice.save(update_fields=["is_active"])
+
+    assert client.get("/dashboard/").status_code == HTTPStatus.FOUND
+    assert other.get(path_of(outstanding), follow=True).status_code == HTTPStatus.BAD_REQUEST
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_old_secret_key_in_the_fallbacks_keeps_sessions_and_links_alive(
+    mailbox, alice, settings
+):
+    client = signed_in_by_link(mailbox, "alice@example.com")
+    other = behind_the_proxy()
+    other.post("/", {"email": "alice@example.com"})
+    message = mailbox.message_to("alice@example.com")
+
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-brand-new-secret-key-after-rotation-0123456789-abcdefghijklmn"
+
+    assert client.get("/dashboard/").status_code == HTTPStatus.OK
+    assert other.get(path_of(link_in(message))).status_code == HTTPStatus.SEE_OTHER
+    assert other.post("/check-inbox/", {"code": code_in(message)})["Location"] == "/dashboard/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expired_sessions_are_pruned_by_the_next_sign_in_of_the_hour(mailbox, alice):
+    stale = SessionStore()
+    stale.set_expiry(timezone.now() - timedelta(days=1))
+    stale.create()
+    assert Session.objects.filter(pk=stale.session_key).exists()
+
+    signed_in_by_link(mailbox, "alice@example.com")
+    assert not Session.objects.filter(pk=stale.session_key).exists()
+
+    # At most once an hour: a second stale row waits for the next hour's first sign-in.
+    later = SessionStore()
+    later.set_expiry(timezone.now() - timedelta(days=1))
+    later.create()
+    signed_in_by_link(mailbox, "alice@example.com")
+    assert Session.objects.filter(pk=later.session_key).exists()

@@ -17,7 +17,7 @@ from sesame.utils import get_query_string
 
 from accounts.models import User
 from tests.environment import TEST_SITE_URL
-from tests.helpers import link_in, path_of
+from tests.helpers import behind_the_proxy, link_in, path_of
 
 pytestmark = pytest.mark.django_db
 
@@ -417,3 +417,34 @@ def test_an_unknown_page_is_a_friendly_404(client):
 
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert b"We cannot find that page" in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_link_without_the_trailing_slash_is_not_a_cacheable_redirect_with_the_token(
+    mailbox, alice
+):
+    client = behind_the_proxy()
+    client.post("/", {"email": "alice@example.com"})
+    token = link_in(mailbox.message_to("alice@example.com")).split("sesame=")[1]
+
+    response = client.get(f"/link?sesame={token}")
+
+    assert response.status_code == HTTPStatus.SEE_OTHER
+    assert response["Location"] == "/link/"
+    assert token not in response["Location"]
+    assert "no-store" in response["Cache-Control"]
+    assert client.get("/link/").status_code == HTTPStatus.OK
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_link_cookie_is_cleared_whatever_the_outcome(mailbox, alice):
+    client = behind_the_proxy()
+    client.post("/", {"email": "alice@example.com"})
+    token = link_in(mailbox.message_to("alice@example.com")).split("sesame=")[1]
+    client.get(f"/link/?sesame={token}")
+    User.objects.filter(pk=alice.pk).update(last_login=timezone.now())  # the link is now spent
+
+    refused = client.get("/link/")
+
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert refused.cookies["__Host-sign-in-link"].value == ""
