@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Built by fly.io's remote builder (`fly deploy`); tests/test_container.py replays its install,
+# Built by fly.io's remote builder (`fly deploy`); tests/site/test_container.py replays its install,
 # collectstatic and CMD steps on machines without a Docker engine.
 
 FROM python:3.13-slim AS build

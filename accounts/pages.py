@@ -9,8 +9,8 @@ signed in, a cookie copied off a disk, a session kept for two weeks). If such a 
 a passkey, it would sign in with that passkey and hold a fresh session: every other check would
 then pass. So every view that changes a way in carries `needs_recent_sign_in`, and every other
 view says it changes none (`changes_no_way_in`): a test walks the URL patterns and fails on a
-view that says neither (tests/test_ways_in.py). The inbox can still undo what a fresh session
-did, for ACCOUNT_UNDO_DAYS (docs/security.md, "The way back").
+view that says neither (tests/account/test_ways_in.py). The inbox can still undo what a fresh
+session did, for ACCOUNT_UNDO_DAYS (docs/security.md, "The way back").
 """
 
 import time

@@ -4,7 +4,7 @@ tests and the benchmark can add passkeys and sign in with them over plain HTTP.
 It speaks the JSON that the browser's `PublicKeyCredential.toJSON()` produces: an attestation of
 format "none" with a P-256 key (COSE ES256) on registration, and an ECDSA signature over the
 authenticator data and the client data's hash on sign-in (WebAuthn Level 3, sections 6.1, 6.5
-and 7). Browser tests use Chromium's own virtual authenticator instead (tests/test_browser.py).
+and 7). Browser tests use Chromium's own virtual authenticator instead (tests/site/test_browser.py).
 """
 
 import hashlib

@@ -64,7 +64,7 @@ def static_files() -> None:
     )
     # Each test client loads the middleware anew, and whitenoise indexes every static file when
     # it loads (about 8 ms, 5 s over this tier). In-process it looks each file up on request
-    # instead; the system tier serves them as production does (tests/test_container.py).
+    # instead; the system tier serves them as production does (tests/site/test_container.py).
     django_settings.WHITENOISE_AUTOREFRESH = True
 
 
@@ -93,7 +93,7 @@ def mail_in_the_request(settings):
     """In-process stories send their email inside the request, as `scripts/run` (DEBUG) does.
 
     What production runs, the queue and its worker process, has its own tests
-    (tests/test_delivery.py) and runs under every gunicorn the system tests start.
+    (tests/mail/test_delivery.py) and runs under every gunicorn the system tests start.
     """
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 

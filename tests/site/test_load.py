@@ -1,5 +1,5 @@
 """Many people signing in at once on two machines: no 5xx, one email per accepted request, one
-sign-in per delivered link. CI runs a short version; `scripts/test --soak tests/test_load.py`
+sign-in per delivered link. CI runs a short version; `scripts/test --soak tests/site/test_load.py`
 runs the full one (200 people for 60 seconds) and prints the figures for docs/security.md."""
 
 import json

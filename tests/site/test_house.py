@@ -18,10 +18,11 @@ from accounts.passkeys.challenges import open_challenges as _open_challenges
 from accounts.refusals import STATUS, Reason
 from accounts.signin.codes import code_for
 from accounts.signin.links import _signup_signer
+from harness.servers import ROOT
 from harness.tasks import run_due_tasks
 from tests.helpers import behind_the_proxy, code_in
 
-ACCOUNTS = Path(__file__).resolve().parent.parent / "accounts"
+ACCOUNTS = ROOT / "accounts"
 LONGEST_MODULE = 300
 LONGEST_FUNCTION = 40
 

@@ -112,7 +112,7 @@ def test_production_queues_mail_for_the_worker_with_no_variable_to_set():
 
 def test_production_settings_follow_from_the_variables_set():
     # What each variable becomes (constants are tested by what they do: the __Host- cookies in
-    # tests/test_sessions.py, the database's deadlines in tests/test_faults.py).
+    # tests/sessions/test_sessions.py, the database's deadlines in tests/site/test_faults.py).
     assert "django_redis" in setting("CACHES['default']['BACKEND']", **PRODUCTION)
     assert keeps_sessions_in_the_database(setting("SESSION_ENGINE", **PRODUCTION))
     assert "statement_timeout=2000" in setting("DATABASES['default']['OPTIONS']", **PRODUCTION)

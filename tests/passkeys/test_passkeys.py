@@ -1,7 +1,7 @@
 """Passkeys: a person who signed in by email adds one, and later signs in with it alone.
 
 The browser's side is harness/authenticator.py's passkey in software, answering exactly what
-WebAuthn asks; what a real browser does with it is in tests/test_browser.py.
+WebAuthn asks; what a real browser does with it is in tests/site/test_browser.py.
 """
 
 import json

@@ -1,6 +1,6 @@
 """Account emails (notices, an address change's proof) survive a mail server that says "later".
 
-Sign-in mail keeps a row and a status (tests/test_delivery.py); these are tasks that queue
+Sign-in mail keeps a row and a status (tests/mail/test_delivery.py); these are tasks that queue
 themselves again. The stories run django-tasks-db's worker loop in this process, with the clock
 moved on by time-machine where a retry waits.
 """

@@ -2,12 +2,11 @@
 
 The table in docs/security.md ("Who may do what") is this file's data: every kind of session
 against every action that touches a way in. Then the three seams the review found, in process
-(tests/test_way_back_system.py walks them against gunicorn and the mail worker).
+(tests/account/test_way_back_system.py walks them against gunicorn and the mail worker).
 """
 
 from datetime import timedelta
 from http import HTTPStatus
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -21,12 +20,13 @@ from accounts.account.deletion import close_account, restore_link
 from accounts.account.undo import undo_link
 from accounts.models import AccountEmail, AddressChange, Passkey, User
 from harness.authenticator import SoftPasskey
+from harness.servers import ROOT
 from tests.environment import TEST_SITE_URL
 from tests.helpers import behind_the_proxy, code_in, link_in, path_of, signed_in_by_code
 
 pytestmark = pytest.mark.django_db
 
-SECURITY_MD = Path(__file__).resolve().parent.parent / "docs" / "security.md"
+SECURITY_MD = ROOT / "docs" / "security.md"
 
 
 def the_table() -> dict[tuple[str, str], bool]:
