@@ -1,11 +1,19 @@
-"""How often one address, or one client, may ask for a sign-in link (`limits`, moving window).
+"""How often one address, or one network, may be sent a sign-in email (`limits`, moving window).
 
 A moving window keeps the time of each accepted request, so "3 per 15 minutes" holds for every
 15 minutes, not per fixed window: django-ratelimit's fixed windows let 6 emails through in a
 second across a window boundary. The counters live in Redis, shared by every machine.
+
+A network is what one customer holds: an IPv4 address, or an IPv6 /64 (RATE_LIMIT_IPV6_PREFIX):
+every IPv6 customer can pick any of 2^64 addresses, so counting IPv6 addresses one by one counted
+one attacker as billions of networks. A wider /48 tier at a larger allowance holds across /64s
+(Zulip, Authelia, caddy-ratelimit and go-chi's httprate bucket IPv6 the same way). Only sends
+count against a network's allowance: an empty form, a typo or a "did you mean?" step costs the
+crowded office nothing; they count on a separate, generous cap against form spam.
 """
 
 import functools
+import ipaddress
 import math
 import re
 import time
@@ -36,14 +44,34 @@ class LimitsUnavailable(Exception):
     """The store holding the counters cannot be reached, so nothing may be sent."""
 
 
-def check_client_limit(request: HttpRequest) -> None:
-    """Count this request against its client IP; raise RateLimited past the limit."""
-    _count(rate(settings.RATE_LIMIT_PER_IP), "login-link:ip", client_ip(request), "network")
+def network_of(ip: str) -> str:
+    """The network one customer holds: an IPv4 address (an IPv4-mapped IPv6 address counts as
+    its IPv4), or the IPv6 /RATE_LIMIT_IPV6_PREFIX around an IPv6 one."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    prefix = settings.RATE_LIMIT_IPV6_PREFIX
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def check_address_limit(address: str) -> None:
-    """Count one more email to this address; raise RateLimited past the limit."""
-    _count(rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address, "address")
+def wide_network_of(ip: str) -> str | None:
+    """The /48 around an IPv6 address (a site's allocation); None for IPv4."""
+    network = network_of(ip)
+    if ":" not in network:
+        return None
+    return str(ipaddress.ip_network(f"{network.split('/')[0]}/48", strict=False))
+
+
+def count_form(request: HttpRequest) -> None:
+    """Count any submission of a form that may send mail, sent or not; RateLimited past the
+    generous cap against form spam."""
+    item = rate(settings.RATE_LIMIT_FORMS_PER_IP)
+    count(item, "forms:network", network_of(client_ip(request)), "network")
 
 
 def forgive_address(address: str) -> None:
@@ -83,18 +111,20 @@ def check_passkey_failures(request: HttpRequest) -> None:
     Failures count against RATE_LIMIT_PER_IP, as requests for links do; successes count nothing.
     """
     item = rate(settings.RATE_LIMIT_PER_IP)
-    _count(item, "passkey:failures", client_ip(request), "network", hit=False)
+    count(item, "passkey:failures", network_of(client_ip(request)), "network", hit=False)
 
 
 def check_passkey_options(request: HttpRequest) -> None:
     """Count a request for passkey sign-in options against RATE_LIMIT_PER_IP: each one makes
     and signs a challenge, work nobody should be able to ask for without end."""
-    _count(rate(settings.RATE_LIMIT_PER_IP), "passkey:options", client_ip(request), "network")
+    item = rate(settings.RATE_LIMIT_PER_IP)
+    count(item, "passkey:options", network_of(client_ip(request)), "network")
 
 
 def count_passkey_failure(request: HttpRequest) -> None:
     try:
-        _limiter().hit(rate(settings.RATE_LIMIT_PER_IP), "passkey:failures", client_ip(request))
+        item = rate(settings.RATE_LIMIT_PER_IP)
+        _limiter().hit(item, "passkey:failures", network_of(client_ip(request)))
     except (StorageError, RedisError) as error:
         raise LimitsUnavailable from error
 
@@ -133,12 +163,33 @@ def _storage(redis_url: str) -> Storage:
     )
 
 
-def _count(item: RateLimitItem, group: str, key: str, scope: str, hit: bool = True) -> None:
-    """Raise RateLimited past the limit; with hit=False, look without counting."""
+def count(
+    item: RateLimitItem,
+    group: str,
+    key: str,
+    scope: str,
+    hit: bool = True,
+    quiet: bool = False,
+) -> None:
+    """Raise RateLimited past the limit; with hit=False, look without counting; with quiet,
+    count if there is room and say nothing if there is none."""
     try:
-        if (_limiter().hit if hit else _limiter().test)(item, group, key):
+        if (_limiter().hit if hit else _limiter().test)(item, group, key) or quiet:
             return
         reset_at, _ = _limiter().get_window_stats(item, group, key)
     except (StorageError, RedisError) as error:
         raise LimitsUnavailable from error
     raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())), scope=scope)
+
+
+def remaining(item: RateLimitItem, group: str, key: str) -> int:
+    """How many more this window allows."""
+    try:
+        return _limiter().get_window_stats(item, group, key).remaining
+    except (StorageError, RedisError) as error:
+        raise LimitsUnavailable from error
+
+
+def scaled(item: RateLimitItem, factor: int) -> RateLimitItem:
+    """The same window, `factor` times the amount."""
+    return RateLimitItemPerSecond(item.amount * factor, item.get_expiry())

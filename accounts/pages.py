@@ -104,11 +104,14 @@ def private_pages_middleware(get_response: Callable[[HttpRequest], HttpResponse]
     return middleware
 
 
-def rate_limited(request: HttpRequest, limited: RateLimited) -> HttpResponse:
+def rate_limited(request: HttpRequest, limited: RateLimited, address: str = "") -> HttpResponse:
+    """429: which limit it was (this address, this network), when it lifts, and the typed address
+    kept for then; emails are mentioned only if this browser was sent one."""
     minutes = max(1, -(-limited.retry_after // 60))
     context = {
         "minutes": minutes,
         "scope": limited.scope,
+        "address": address,
         "has_code": pending_code_issued_at(request) is not None,
     }
     response = render(

@@ -88,7 +88,21 @@ LOGIN_LINK_MAX_AGE = env_int("LOGIN_LINK_MAX_AGE", 600)
 # Wrong tries at one emailed code before it dies (ASVS 5.0 V6.6: limit guesses at OOB codes).
 LOGIN_CODE_MAX_ATTEMPTS = env_int("LOGIN_CODE_MAX_ATTEMPTS", 5)
 RATE_LIMIT_PER_ADDRESS = env_rate("RATE_LIMIT_PER_ADDRESS", "3/15m")
+# Emails sent for one network: an IPv4 address, or an IPv6 /RATE_LIMIT_IPV6_PREFIX (every IPv6
+# customer holds at least a /64), and a wider /48 at RATE_LIMIT_PER_WIDE_NETWORK. Only sends count.
 RATE_LIMIT_PER_IP = env_rate("RATE_LIMIT_PER_IP", "30/15m")
+RATE_LIMIT_IPV6_PREFIX = env_int("RATE_LIMIT_IPV6_PREFIX", 64)
+RATE_LIMIT_PER_WIDE_NETWORK = env_rate("RATE_LIMIT_PER_WIDE_NETWORK", "120/15m")
+# Every submission of the sign-in form, sent or not (empty, mistyped, "did you mean?"): a
+# generous cap against form spam, apart from the allowance of emails.
+RATE_LIMIT_FORMS_PER_IP = env_rate("RATE_LIMIT_FORMS_PER_IP", "300/15m")
+# Emails the whole site sends: past half, every request proves some work; past all, only
+# addresses with an account get mail (accounts/signin/front_door.py).
+RATE_LIMIT_SITE = env_rate("RATE_LIMIT_SITE", "2000/1h")
+# The proof of work past an allowance (ALTCHA, SHA-256): the answer is a counter below
+# PROOF_OF_WORK_MAX_NUMBER, each try PROOF_OF_WORK_COST hashes. Measured in docs/benchmarks.md.
+PROOF_OF_WORK_MAX_NUMBER = env_int("PROOF_OF_WORK_MAX_NUMBER", 50_000)
+PROOF_OF_WORK_COST = env_int("PROOF_OF_WORK_COST", 1)
 # Wrong codes for one address, whichever browser asked: caps guessing across many emails.
 RATE_LIMIT_CODE_FAILURES_PER_ADDRESS = env_rate("RATE_LIMIT_CODE_FAILURES_PER_ADDRESS", "10/1d")
 SIGNUP_POLICY = os.environ.get("SIGNUP_POLICY", "open").strip().lower()
@@ -137,6 +151,11 @@ if site.scheme not in {"http", "https"} or not site.hostname or site.path not in
     )
 if SIGNUP_POLICY not in {"open", "closed"}:
     raise ImproperlyConfigured(f"SIGNUP_POLICY must be open or closed, not {SIGNUP_POLICY!r}.")
+if not 32 <= RATE_LIMIT_IPV6_PREFIX <= 128:
+    raise ImproperlyConfigured(
+        f"RATE_LIMIT_IPV6_PREFIX must be a prefix length from 32 to 128 (64 counts an IPv6 "
+        f"customer's /64 as one network), not {RATE_LIMIT_IPV6_PREFIX}."
+    )
 
 SITE_HOST = site.hostname
 SITE_ORIGIN = f"{site.scheme}://{site.netloc}"

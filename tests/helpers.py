@@ -122,6 +122,22 @@ def our_app(
     return AppServer(app_environment(port, **env), port=port, tls=tls).start(worker)
 
 
+def solved(page: str) -> str:
+    """The answer a browser's ALTCHA widget would post for the challenge on `page`: the same
+    search, by the `altcha` package's own solver (the tests' Python stand-in for the widget)."""
+    import html
+    import json
+
+    import altcha
+
+    found = re.search(r'<altcha-widget challenge="([^"]+)"', page)
+    assert found, "no proof of work asked on this page"
+    challenge = altcha.Challenge.from_dict(json.loads(html.unescape(found.group(1))))
+    solution = altcha.solve_challenge(challenge)
+    assert solution is not None
+    return altcha.Payload(challenge, solution).to_base64()
+
+
 # --- A person's steps, in process ----------------------------------------------------------------
 
 

@@ -30,8 +30,7 @@ from accounts.account.undo import check_undo, undo
 from accounts.limits import (
     LimitsUnavailable,
     RateLimited,
-    check_address_limit,
-    check_client_limit,
+    count_form,
 )
 from accounts.models import SignInEvent
 from accounts.pages import (
@@ -43,6 +42,7 @@ from accounts.pages import (
 from accounts.records.audit import record
 from accounts.refusals import Reason, What, sentence, status_of
 from accounts.signin.addresses import display_address
+from accounts.signin.front_door import Step, admit
 from accounts.signin.link_cookie import see_other_keeping_token
 from accounts.signin.signup import signup_allowed
 
@@ -67,8 +67,10 @@ def change_address(request: HttpRequest) -> HttpResponse:
             form.add_error("email", _("Accounts here cannot use an address at that domain."))
         else:
             try:
-                check_client_limit(request)
-                check_address_limit(new_address)
+                count_form(request)
+                # A signed-in person, fresh from a sign-in: no proof of work, only the counts.
+                if admit(request, new_address, "", form="change") == Step.PROVE:
+                    raise RateLimited(retry_after=60, scope="network")
             except RateLimited as limited:
                 return rate_limited(request, limited)
             except LimitsUnavailable:

@@ -45,13 +45,16 @@ from accounts.signin.links import build_login_link, find_account
 Status = SignInEmail.Status
 
 
-def request_email(request: HttpRequest, address: str, next_url: str) -> SignInEmail:
+def request_email(
+    request: HttpRequest, address: str, next_url: str, accounts_only: bool = False
+) -> SignInEmail:
     """Queue a sign-in email for `address`; the row and its task are committed together."""
     with transaction.atomic():
         email = SignInEmail.objects.create(
             id=secrets.token_urlsafe(16),
             address=address,
             next_url=next_url,
+            accounts_only=accounts_only,
             **origin_of(request),
         )
         deliver.enqueue(email.id)
@@ -89,7 +92,7 @@ def deliver(email_id: str) -> str:
             network=email.network,
             user_agent=email.user_agent,
         )
-    if _not_to_be_sent(email.address, user, offer):
+    if _not_to_be_sent(email, user, offer):
         return _finish(email, Status.NOT_SENT)
     # Whom the code signs in, written down before the email leaves: someone who reads it at
     # once and types the code must not find the row still blank.
@@ -120,11 +123,13 @@ def _whom_and_what(address: str) -> tuple[User | None, tuple[str, dict] | None]:
     return (None, offer) if offer is not None else (user, None)
 
 
-def _not_to_be_sent(address: str, user: User | None, offer: tuple[str, dict] | None) -> bool:
+def _not_to_be_sent(email: SignInEmail, user: User | None, offer: tuple[str, dict] | None) -> bool:
     if offer is not None:
         # Security mail: it goes despite a complaint, but not into a running pause.
-        return paused_until(address) is not None
-    return (user is None and not settings.NO_ACCOUNT_EMAIL) or is_suppressed(address)
+        return paused_until(email.address) is not None
+    if email.accounts_only and (user is None or user.pk is None):
+        return True  # the site's budget was spent: new addresses wait (front_door.py)
+    return (user is None and not settings.NO_ACCOUNT_EMAIL) or is_suppressed(email.address)
 
 
 def _send(email: SignInEmail, user: User | None, offer: tuple[str, dict] | None) -> bool:

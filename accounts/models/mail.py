@@ -63,6 +63,9 @@ class SignInEmail(models.Model):
     user = models.ForeignKey("User", null=True, blank=True, on_delete=models.CASCADE)
     user_last_login = models.DateTimeField(null=True, blank=True)
     signup = models.BooleanField(default=False)
+    # Asked while the site's budget of emails was spent: only an account gets mail
+    # (accounts/signin/front_door.py). Decided by the worker, so the page says the same to all.
+    accounts_only = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("sign-in email")

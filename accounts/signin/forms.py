@@ -41,6 +41,9 @@ class LoginLinkForm(forms.Form):
     resend = forms.BooleanField(required=False, widget=forms.HiddenInput)
     # Set by "Use what I typed" after a "Did you mean …?" (accounts/signin/typos.py).
     as_typed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # The proof of work, when the front door asked for one (accounts/signin/proof.py); the
+    # widget writes this field itself.
+    altcha = forms.CharField(required=False, max_length=4000)
 
     def clean_email(self) -> str:
         typed = self.cleaned_data["email"]

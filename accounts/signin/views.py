@@ -20,8 +20,7 @@ from accounts.client_ip import client_ip
 from accounts.limits import (
     LimitsUnavailable,
     RateLimited,
-    check_address_limit,
-    check_client_limit,
+    count_form,
     limits_are_checkable,
 )
 from accounts.mail.delivery import delivery_status, request_email
@@ -42,6 +41,8 @@ from accounts.signin.codes import (
 )
 from accounts.signin.finish import sign_in_browser
 from accounts.signin.forms import LoginCodeForm, LoginLinkForm
+from accounts.signin.front_door import Step, admit
+from accounts.signin.proof import challenge_for
 from accounts.signin.redirects import go_to, safe_next_url
 from accounts.signin.typos import suggestion
 
@@ -55,20 +56,13 @@ RESEND_COOL_DOWN = 30
 @changes_no_way_in
 def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        next_url = safe_next_url(request.GET.get("next"))
-        if request.user.is_authenticated:
-            return go_to(next_url)
-        if not limits_are_checkable():
-            return sending_unavailable(request)
-        form = LoginLinkForm(initial={"next": next_url})
-        return render(request, "accounts/sign_in.html", {"form": form})
-
+        return _sign_in_page(request)
     form = LoginLinkForm(request.POST)
     if form.is_valid() and form.cleaned_data["resend"] and _cooling_down(request):
         messages.info(request, _("We sent an email moments ago. It can take a minute to arrive."))
         return _check_inbox_redirect(form.cleaned_data["next"])
     try:
-        check_client_limit(request)
+        count_form(request)
         if not form.is_valid():
             return render(
                 request, "accounts/sign_in.html", {"form": form}, status=HTTPStatus.BAD_REQUEST
@@ -78,20 +72,54 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         if not form.cleaned_data["as_typed"] and (meant := suggestion(address)):
             context = {"form": form, "typed": address, "suggestion": meant, "next_url": next_url}
             return render(request, "accounts/did_you_mean.html", context)
-        check_address_limit(address)
+        # Only now does it count against the network's allowance: a typo or an empty form has
+        # cost the crowded office nothing.
+        step = admit(request, address, form.cleaned_data["altcha"])
+        if step == Step.PROVE:
+            return _prove_first(request, form, next_url)
         # The same work for every address: whom the email is for is decided by the worker.
-        email = request_email(request, address, next_url)
+        email = request_email(request, address, next_url, step == Step.ACCOUNTS_ONLY)
         issue_code(request, email)
     except RateLimited as limited:
         log_event("rate_limited", scope=limited.scope, ip=client_ip(request))
-        return rate_limited(request, limited)
+        return rate_limited(request, limited, form.cleaned_data.get("email", ""))
     except LimitsUnavailable:
         log_event("sending_unavailable", reason="rate limits cannot be checked")
         return sending_unavailable(request)
     log_event("email_requested", email=mask_address(address), ip=client_ip(request))
+    request.session[ACCOUNTS_ONLY] = step == Step.ACCOUNTS_ONLY
     # The answer is the same whether or not the address has an account: nobody can probe.
     request.session["login_address"] = address
     return _check_inbox_redirect(next_url)
+
+
+def _sign_in_page(request: HttpRequest) -> HttpResponse:
+    next_url = safe_next_url(request.GET.get("next"))
+    if request.user.is_authenticated:
+        return go_to(next_url)
+    if not limits_are_checkable():
+        return sending_unavailable(request)
+    form = LoginLinkForm(initial={"next": next_url})
+    return render(request, "accounts/sign_in.html", {"form": form})
+
+
+# Set when the email was asked for while the site's budget was spent (the page says so to all).
+ACCOUNTS_ONLY = "accounts_only"
+
+
+def _prove_first(request: HttpRequest, form: LoginLinkForm, next_url: str) -> HttpResponse:
+    """The step before a stop: the same form again, with a proof of work to solve first."""
+    log_event("proof_asked", ip=client_ip(request))
+    context = {
+        "form": form,
+        "address": form.cleaned_data["email"],
+        "next_url": next_url,
+        "challenge": challenge_for("sign-in"),
+        "widget_js": "js/vendor/altcha.js",
+        "proof_failed": bool(form.cleaned_data["altcha"]),
+    }
+    status = HTTPStatus.BAD_REQUEST if context["proof_failed"] else HTTPStatus.OK
+    return render(request, "accounts/prove.html", context, status=status)
 
 
 def _cooling_down(request: HttpRequest) -> bool:
@@ -159,6 +187,7 @@ def _check_inbox_page(
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
         "keep_days": keep_days(),
         "code_dead": status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GONE),
+        "accounts_only": request.session.get(ACCOUNTS_ONLY, False),
     }
     response = render(request, "accounts/check_inbox.html", context, status=status)
     if status == HTTPStatus.TOO_MANY_REQUESTS:

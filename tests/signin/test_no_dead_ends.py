@@ -158,7 +158,8 @@ def test_the_rate_limit_page_says_which_limit_and_offers_the_code(client, mailbo
 
     assert "sent several emails to this address already" in by_address
     assert 'href="/check-inbox/"' in by_address  # the code of an earlier email still works
-    assert "Many sign-in requests came from your network" in by_network
+    assert "Many sign-in emails went to your network lately" in by_network  # a step, no stop
+    assert 'value="b@example.com"' in by_network  # the address is kept
 
 
 def test_an_expired_link_offers_a_new_email_for_its_own_address(mailbox):

@@ -1,0 +1,118 @@
+"""The front door: whether a sign-in email may go now, and what the browser must do first.
+
+Four counters, all moving windows in Redis (accounts/limits.py), each for a different harm:
+
+- **The address** (RATE_LIMIT_PER_ADDRESS): nobody's inbox is flooded. Past it, a stop (429):
+  this protects the victim, and no proof of work from the sender changes that.
+- **The network** (RATE_LIMIT_PER_IP, an IPv4 address or an IPv6 /64; and its /48 at
+  RATE_LIMIT_PER_WIDE_NETWORK): one sender cannot mail the world. Past it, a step before a stop:
+  the browser proves some work (accounts/signin/proof.py), and the email goes. Only past ten times
+  the allowance (HARD_CAP_FACTOR) is it a 429: a crowded office gets everyone's email, a mail
+  cannon pays for each one.
+- **The site** (RATE_LIMIT_SITE, emails sent by the whole site): complaints from a flood would
+  get the sending account suspended, and then nobody's email arrives. Past half of it every new
+  request needs the proof; past all of it only addresses with an account get mail (the worker
+  decides, so the page answers the same for everyone), and the operator is told once an hour.
+- **Form spam** (RATE_LIMIT_FORMS_PER_IP, every submission): counted before anything else.
+"""
+
+import logging
+import smtplib
+from enum import StrEnum
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import mail_admins
+from django.http import HttpRequest
+from django.tasks import task
+from limits.errors import StorageError
+from redis.exceptions import RedisError
+
+from accounts.client_ip import client_ip
+from accounts.limits import (
+    LimitsUnavailable,
+    RateLimited,
+    count,
+    network_of,
+    rate,
+    remaining,
+    scaled,
+    wide_network_of,
+)
+from accounts.mail.retry import describe
+from accounts.records.log import log_event
+from accounts.signin.proof import proven
+
+# Past this many times a network's allowance, even a proof of work sends nothing.
+HARD_CAP_FACTOR = 10
+# The operator hears of a spent site budget at most this often.
+ALERT_SECONDS = 60 * 60
+
+
+class Step(StrEnum):
+    SEND = "send"
+    PROVE = "prove"  # the browser proves some work first, then the email goes
+    ACCOUNTS_ONLY = "accounts only"  # the site's budget is spent: mail for accounts only
+
+
+def admit(request: HttpRequest, address: str, proof: str, form: str = "sign-in") -> Step:
+    """Decide, and count, one email to `address` asked from this request; RateLimited for a stop.
+
+    Nothing is counted unless the email is to go (SEND or ACCOUNTS_ONLY).
+    """
+    ip = client_ip(request)
+    address_counter = (rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address)
+    network = network_of(ip)
+    allowances = [(rate(settings.RATE_LIMIT_PER_IP), "login-link:network", network)]
+    if wide := wide_network_of(ip):
+        allowances.append((rate(settings.RATE_LIMIT_PER_WIDE_NETWORK), "login-link:wide", wide))
+    hard_caps = [
+        (scaled(item, HARD_CAP_FACTOR), f"{group}:hard", key) for item, group, key in allowances
+    ]
+    site = (rate(settings.RATE_LIMIT_SITE), "login-link:site", "all")
+
+    count(*address_counter, scope="address", hit=False)
+    for counter in hard_caps:
+        count(*counter, scope="network", hit=False)
+    over = [counter for counter in allowances if remaining(*counter) == 0]
+    left_on_site = remaining(*site)
+    busy = left_on_site < site[0].amount / 2
+    if (over or busy) and not proven(proof, form):
+        return Step.PROVE
+    for counter in [address_counter, *hard_caps, *allowances, site]:
+        count(*counter, scope="network", hit=True, quiet=True)
+    if left_on_site == 0:
+        _tell_the_operator_once_an_hour()
+        return Step.ACCOUNTS_ONLY
+    return Step.SEND
+
+
+def _tell_the_operator_once_an_hour() -> None:
+    try:
+        first = cache.add("front-door:site-budget-alerted", 1, timeout=ALERT_SECONDS)
+    except (RedisError, StorageError) as error:
+        raise LimitsUnavailable from error
+    if first:
+        log_event("site_budget_spent", level=logging.WARNING, budget=settings.RATE_LIMIT_SITE)
+        tell_operators.enqueue()
+
+
+@task()
+def tell_operators() -> str:
+    try:
+        mail_admins(
+            "The sign-in email budget is spent",
+            f"{settings.SITE_NAME} has sent RATE_LIMIT_SITE ({settings.RATE_LIMIT_SITE}) "
+            "sign-in emails. Until the window moves on, only addresses with an account get "
+            "mail; new addresses are asked to try later, and every request solves a proof of "
+            "work first. If this is real demand, raise RATE_LIMIT_SITE; if it is a flood, look "
+            "at the rate_limited and proof_asked log lines.",
+        )
+    except (smtplib.SMTPException, OSError) as error:
+        # The log line above already said it; the mail was the second way to hear.
+        log_event("operators_not_mailed", level=logging.WARNING, problem=describe(error))
+        return "not mailed"
+    return "told"
+
+
+__all__ = ["LimitsUnavailable", "RateLimited", "Step", "admit"]
