@@ -115,9 +115,11 @@ def check_passkey_failures(request: HttpRequest) -> None:
 
 
 def check_passkey_options(request: HttpRequest) -> None:
-    """Count a request for passkey sign-in options against RATE_LIMIT_PER_IP: each one makes
-    and signs a challenge, work nobody should be able to ask for without end."""
-    item = rate(settings.RATE_LIMIT_PER_IP)
+    """Count a request for passkey sign-in options against the generous cap on forms
+    (RATE_LIMIT_FORMS_PER_IP): each one makes and signs a challenge, work nobody should be able
+    to ask for without end, but every sign-in page asks for one (autofill), and a crowded
+    office's 31st page must still offer passkeys."""
+    item = rate(settings.RATE_LIMIT_FORMS_PER_IP)
     count(item, "passkey:options", network_of(client_ip(request)), "network")
 
 

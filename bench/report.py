@@ -92,6 +92,10 @@ def table(summary: dict) -> str:
         f"{summary['mail_worker_rss_mb']:.0f} MB.",
         f"Cold start, process start to the first 200 from `/healthz`: "
         f"{summary['cold_start_s']:.2f} s.",
+        f"Proof of work (the front door, past a network's allowance), server CPU: "
+        f"{summary['proof_make_ms']:.3f} ms to make a challenge, "
+        f"{summary['proof_check_ms']:.3f} ms to check an answer "
+        f"({summary['proof_check_ms'] / floor['cpu_ms']:.1f} x floor).",
         f"Load generator and SMTP sink used {summary['generator_cpu_s']:.1f} s of CPU over "
         f"{summary['wall_s']:.0f} s, on their own core.",
     ]

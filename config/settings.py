@@ -101,7 +101,7 @@ RATE_LIMIT_FORMS_PER_IP = env_rate("RATE_LIMIT_FORMS_PER_IP", "300/15m")
 RATE_LIMIT_SITE = env_rate("RATE_LIMIT_SITE", "2000/1h")
 # The proof of work past an allowance (ALTCHA, SHA-256): the answer is a counter below
 # PROOF_OF_WORK_MAX_NUMBER, each try PROOF_OF_WORK_COST hashes. Measured in docs/benchmarks.md.
-PROOF_OF_WORK_MAX_NUMBER = env_int("PROOF_OF_WORK_MAX_NUMBER", 50_000)
+PROOF_OF_WORK_MAX_NUMBER = env_int("PROOF_OF_WORK_MAX_NUMBER", 200_000)
 PROOF_OF_WORK_COST = env_int("PROOF_OF_WORK_COST", 1)
 # Wrong codes for one address, whichever browser asked: caps guessing across many emails.
 RATE_LIMIT_CODE_FAILURES_PER_ADDRESS = env_rate("RATE_LIMIT_CODE_FAILURES_PER_ADDRESS", "10/1d")
