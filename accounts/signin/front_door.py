@@ -71,16 +71,29 @@ def admit(request: HttpRequest, address: str, proof: str, form: str = "sign-in")
     ]
     site = (rate(settings.RATE_LIMIT_SITE), "login-link:site", "all")
 
+    # Looked at first, without counting: a stop, or a step, before anything is spent.
     count(*address_counter, scope="address", hit=False)
     for counter in hard_caps:
         count(*counter, scope="network", hit=False)
-    over = [counter for counter in allowances if remaining(*counter) == 0]
+    over = any(remaining(*counter) == 0 for counter in allowances)
     left_on_site = remaining(*site)
     busy = left_on_site < site[0].amount / 2
-    if (over or busy) and not proven(proof, form):
+    proven_work = (over or busy) and proven(proof, form)
+    if (over or busy) and not proven_work:
         return Step.PROVE
-    for counter in [address_counter, *hard_caps, *allowances, site]:
-        count(*counter, scope="network", hit=True, quiet=True)
+    # Then counted, each in one atomic step, so a burst cannot slip past a look taken before
+    # another request's count: the address first (its limit is a stop, whatever the network),
+    # then the hard caps, then the allowances (a race lost there asks for the proof after all).
+    count(*address_counter, scope="address")
+    for counter in hard_caps:
+        count(*counter, scope="network")
+    for counter in allowances:
+        try:
+            count(*counter, scope="network")
+        except RateLimited:
+            if not proven_work:
+                return Step.PROVE
+    count(*site, scope="site", quiet=True)
     if left_on_site == 0:
         _tell_the_operator_once_an_hour()
         return Step.ACCOUNTS_ONLY

@@ -834,8 +834,11 @@ def test_a_person_signs_out_elsewhere_deletes_the_account_and_restores_it(app, p
 
 @pytest.fixture(scope="module")
 def crowded_app(django_db_setup, certificate):
-    """An office's network with one email's allowance: the next person meets the proof."""
-    yield from https_app(certificate, RATE_LIMIT_PER_IP="1/15m")
+    """An office's network with one email's allowance: the next person meets the proof. A
+    database of its own: apps on one database share one mail queue, and its worker would mail
+    the other app's links with its own SITE_URL."""
+    database = database_of_its_own("crowded")
+    yield from https_app(certificate, DATABASE_URL=database, RATE_LIMIT_PER_IP="1/15m")
 
 
 def widget_state(page: Page) -> str:
