@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.core.mail import mail_admins
 from django.http import HttpRequest
 from django.tasks import task
+from limits import RateLimitItem
 from limits.errors import StorageError
 from redis.exceptions import RedisError
 
@@ -60,19 +61,9 @@ def admit(request: HttpRequest, address: str, proof: str, form: str = "sign-in")
 
     Nothing is counted unless the email is to go (SEND or ACCOUNTS_ONLY).
     """
-    ip = client_ip(request)
-    address_counter = (rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address)
-    network = network_of(ip)
-    allowances = [(rate(settings.RATE_LIMIT_PER_IP), "login-link:network", network)]
-    if wide := wide_network_of(ip):
-        allowances.append((rate(settings.RATE_LIMIT_PER_WIDE_NETWORK), "login-link:wide", wide))
-    hard_caps = [
-        (scaled(item, HARD_CAP_FACTOR), f"{group}:hard", key) for item, group, key in allowances
-    ]
-    site = (rate(settings.RATE_LIMIT_SITE), "login-link:site", "all")
-
+    mine, allowances, hard_caps, site = _counters(client_ip(request), address)
     # Looked at first, without counting: a stop, or a step, before anything is spent.
-    count(*address_counter, scope="address", hit=False)
+    count(*mine, scope="address", hit=False)
     for counter in hard_caps:
         count(*counter, scope="network", hit=False)
     over = any(remaining(*counter) == 0 for counter in allowances)
@@ -81,10 +72,39 @@ def admit(request: HttpRequest, address: str, proof: str, form: str = "sign-in")
     proven_work = (over or busy) and proven(proof, form)
     if (over or busy) and not proven_work:
         return Step.PROVE
-    # Then counted, each in one atomic step, so a burst cannot slip past a look taken before
-    # another request's count: the address first (its limit is a stop, whatever the network),
-    # then the hard caps, then the allowances (a race lost there asks for the proof after all).
-    count(*address_counter, scope="address")
+    if not _counted(mine, hard_caps, allowances, proven_work):
+        return Step.PROVE
+    count(*site, scope="site", quiet=True)
+    if left_on_site == 0:
+        _tell_the_operator_once_an_hour()
+        return Step.ACCOUNTS_ONLY
+    return Step.SEND
+
+
+Counter = tuple[RateLimitItem, str, str]
+
+
+def _counters(ip: str, address: str) -> tuple[Counter, list[Counter], list[Counter], Counter]:
+    """This address's counter; the network's allowances (its /64 or IPv4, and its /48) and
+    their hard caps; the site's."""
+    mine = (rate(settings.RATE_LIMIT_PER_ADDRESS), "login-link:address", address)
+    allowances = [(rate(settings.RATE_LIMIT_PER_IP), "login-link:network", network_of(ip))]
+    if wide := wide_network_of(ip):
+        allowances.append((rate(settings.RATE_LIMIT_PER_WIDE_NETWORK), "login-link:wide", wide))
+    hard_caps = [
+        (scaled(item, HARD_CAP_FACTOR), f"{group}:hard", key) for item, group, key in allowances
+    ]
+    return mine, allowances, hard_caps, (rate(settings.RATE_LIMIT_SITE), "login-link:site", "all")
+
+
+def _counted(
+    mine: Counter, hard_caps: list[Counter], allowances: list[Counter], proven_work: bool
+) -> bool:
+    """Count the send, each counter in one atomic step, so a burst cannot slip past a look taken
+    before another request's count: the address first (its limit is a stop, whatever the
+    network), then the hard caps, then the allowances. False: an allowance filled meanwhile,
+    and no work was proven (the browser is asked for it after all)."""
+    count(*mine, scope="address")
     for counter in hard_caps:
         count(*counter, scope="network")
     for counter in allowances:
@@ -92,12 +112,8 @@ def admit(request: HttpRequest, address: str, proof: str, form: str = "sign-in")
             count(*counter, scope="network")
         except RateLimited:
             if not proven_work:
-                return Step.PROVE
-    count(*site, scope="site", quiet=True)
-    if left_on_site == 0:
-        _tell_the_operator_once_an_hour()
-        return Step.ACCOUNTS_ONLY
-    return Step.SEND
+                return False
+    return True
 
 
 def _tell_the_operator_once_an_hour() -> None:
