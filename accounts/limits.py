@@ -51,12 +51,29 @@ def network_of(ip: str) -> str:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return ip
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return str(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address) and (inside := _ipv4_inside(address)):
+        return str(inside)
     if isinstance(address, ipaddress.IPv4Address):
         return str(address)
     prefix = settings.RATE_LIMIT_IPV6_PREFIX
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _ipv4_inside(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries, where it is that host's (found 2026-12-06: a 6to4
+    address gave an IPv4 host a second allowance): mapped, 6to4, Teredo's client, NAT64."""
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def wide_network_of(ip: str) -> str | None:
@@ -182,6 +199,14 @@ def count(
     except (StorageError, RedisError) as error:
         raise LimitsUnavailable from error
     raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())), scope=scope)
+
+
+def took(item: RateLimitItem, group: str, key: str) -> bool:
+    """Count one, in one atomic step, if there is room; whether there was."""
+    try:
+        return _limiter().hit(item, group, key)
+    except (StorageError, RedisError) as error:
+        raise LimitsUnavailable from error
 
 
 def remaining(item: RateLimitItem, group: str, key: str) -> int:

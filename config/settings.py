@@ -95,7 +95,10 @@ RATE_LIMIT_IPV6_PREFIX = env_int("RATE_LIMIT_IPV6_PREFIX", 64)
 RATE_LIMIT_PER_WIDE_NETWORK = env_rate("RATE_LIMIT_PER_WIDE_NETWORK", "120/15m")
 # Every submission of the sign-in form, sent or not (empty, mistyped, "did you mean?"): a
 # generous cap against form spam, apart from the allowance of emails.
-RATE_LIMIT_FORMS_PER_IP = env_rate("RATE_LIMIT_FORMS_PER_IP", "300/15m")
+# Above twice the hard cap (ten times RATE_LIMIT_PER_IP): a proven send posts the form twice.
+RATE_LIMIT_FORMS_PER_IP = env_rate("RATE_LIMIT_FORMS_PER_IP", "1000/15m")
+# Emails to one mailbox however it is tagged (alice+1@, alice+2@ reach one inbox).
+RATE_LIMIT_PER_MAILBOX = env_rate("RATE_LIMIT_PER_MAILBOX", "6/15m")
 # Emails the whole site sends: past half, every request proves some work; past all, only
 # addresses with an account get mail (accounts/signin/front_door.py).
 RATE_LIMIT_SITE = env_rate("RATE_LIMIT_SITE", "2000/1h")

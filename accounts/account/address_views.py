@@ -68,7 +68,8 @@ def change_address(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 count_form(request)
-                # A signed-in person, fresh from a sign-in: no proof of work, only the counts.
+                # A signed-in person, fresh from a sign-in: no proof of work, only the counts
+                # (past the network's allowance, a stop: this form has no proof step).
                 if admit(request, new_address, "", form="change") == Step.PROVE:
                     raise RateLimited(retry_after=60, scope="network")
             except RateLimited as limited:

@@ -35,8 +35,9 @@ def _keys() -> tuple[bytes, bytes]:
     return signing_key, key_key
 
 
-def challenge_for(form: str) -> str:
-    """A new challenge, as the JSON the widget takes, for the form named `form`."""
+def challenge_for(form: str, network: str) -> str:
+    """A new challenge, as the JSON the widget takes, for the form named `form`, given to
+    `network` (accounts/limits.py): answers cannot be collected elsewhere and spent here."""
     signing_key, key_key = _keys()
     challenge = altcha.create_challenge(
         ALGORITHM,
@@ -44,15 +45,16 @@ def challenge_for(form: str) -> str:
         # The answer the browser must find: a counter below this, searched from zero.
         counter=secrets.randbelow(settings.PROOF_OF_WORK_MAX_NUMBER) + 1,
         expires_at=int(time.time()) + CHALLENGE_SECONDS,
-        data={"form": form},
+        data={"form": form, "network": network},
         hmac_secret=signing_key,
         hmac_key_secret=key_key,
     )
     return json.dumps(challenge.to_dict())
 
 
-def proven(payload: str, form: str) -> bool:
-    """Whether `payload` answers a challenge of ours for this form, in time, for the first time.
+def proven(payload: str, form: str, network: str) -> bool:
+    """Whether `payload` answers a challenge of ours for this form and network, in time, for the
+    first time.
 
     LimitsUnavailable when Redis cannot say whether it was answered before.
     """
@@ -64,7 +66,8 @@ def proven(payload: str, form: str) -> bool:
         parameters = altcha.Payload.from_base64(payload).challenge.parameters
     except (ValueError, TypeError, KeyError, AttributeError):
         return False
-    if not result.verified or (parameters.data or {}).get("form") != form:
+    given = parameters.data or {}
+    if not result.verified or given.get("form") != form or given.get("network") != network:
         return False
     try:
         return bool(cache.add(f"proof:spent:{parameters.nonce}", 1, CHALLENGE_SECONDS + 60))

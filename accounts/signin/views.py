@@ -22,6 +22,7 @@ from accounts.limits import (
     RateLimited,
     count_form,
     limits_are_checkable,
+    network_of,
 )
 from accounts.mail.delivery import delivery_status, request_email
 from accounts.models import SignInEmail, SignInEvent
@@ -114,7 +115,7 @@ def _prove_first(request: HttpRequest, form: LoginLinkForm, next_url: str) -> Ht
         "form": form,
         "address": form.cleaned_data["email"],
         "next_url": next_url,
-        "challenge": challenge_for("sign-in"),
+        "challenge": challenge_for("sign-in", network_of(client_ip(request))),
         "widget_js": "js/vendor/altcha.js",
         "proof_failed": bool(form.cleaned_data["altcha"]),
     }
@@ -176,7 +177,11 @@ def _check_inbox_page(
     expires_at = issued_at + settings.LOGIN_LINK_MAX_AGE if issued_at else None
     email_id = pending_request(request)
     context = {
-        "delivery": delivery_status(email_id) if email_id else None,
+        # Not while only accounts get mail: "sent" at once for a new address, "sending" for an
+        # account would tell them apart (found 2026-12-06).
+        "delivery": delivery_status(email_id)
+        if email_id and not request.session.get(ACCOUNTS_ONLY)
+        else None,
         "form": form,
         "address": address,
         "shown_address": display_address(address),

@@ -234,6 +234,7 @@ def test_known_unknown_and_refused_addresses_take_the_same_time(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     settings.RATE_LIMIT_PER_IP = "100000/15m"
     settings.RATE_LIMIT_PER_ADDRESS = "100000/15m"
+    settings.RATE_LIMIT_PER_MAILBOX = "100000/15m"
     settings.SIGNUP_EMAIL_DOMAINS = ["example.com"]
     User.objects.create_user("known@example.com")
     addresses = {

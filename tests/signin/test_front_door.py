@@ -14,7 +14,8 @@ from django.test import Client
 
 from accounts.limits import network_of, wide_network_of
 from accounts.models import SignInEmail, User
-from tests.helpers import solved
+from accounts.signin import front_door
+from tests.helpers import signed_in_by_code, solved
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,10 @@ def ask(ip: str, address: str, **extra):
         ("::ffff:203.0.113.7", "203.0.113.7"),  # IPv4-mapped: the same customer
         ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
         ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        # An IPv4 host behind 6to4, Teredo or NAT64 is still that IPv4 host.
+        ("2002:cb00:7107::1", "203.0.113.7"),
+        ("64:ff9b::cb00:7107", "203.0.113.7"),
+        ("2001:0:4136:e378:8000:63bf:34ff:8ef8", "203.0.113.7"),
     ],
 )
 def test_a_network_is_what_one_customer_holds(ip, network):
@@ -178,3 +183,74 @@ def test_past_the_site_budget_only_accounts_get_mail_and_the_operator_hears_once
     assert "we send them only to addresses that have an account" in told
     assert caplog.text.count("event=site_budget_spent") == 1
     assert "budget is spent" in mailbox.message_to("ops@example.com")["Subject"]
+
+
+def test_a_proof_solved_for_one_network_is_refused_from_another(mailbox):
+    for n in range(5):
+        ask("198.51.100.90", f"person{n}@example.com")
+    elsewhere = from_ip("192.0.2.50")
+    for n in range(5):
+        elsewhere.post("/", {"email": f"other{n}@example.com"})
+    proof = solved(elsewhere.post("/", {"email": "collected@example.com"}).text)
+
+    spent_here = ask("198.51.100.90", "late@example.com", altcha=proof)
+
+    assert spent_here.status_code == HTTPStatus.BAD_REQUEST
+    assert "late@example.com" not in mailbox.by_recipient
+
+
+def test_one_mailbox_is_not_flooded_through_its_tags(mailbox, settings):
+    settings.RATE_LIMIT_PER_MAILBOX = "6/15m"
+
+    answers = [ask(f"198.51.100.{100 + n}", f"victim+{n}@example.com") for n in range(8)]
+
+    assert [a.status_code for a in answers] == [HTTPStatus.FOUND] * 6 + [429] * 2
+
+
+def test_one_customer_of_a_48_cannot_stop_the_others(mailbox, settings):
+    settings.RATE_LIMIT_PER_WIDE_NETWORK = "2/15m"
+    settings.RATE_LIMIT_PER_IP = "1/15m"
+    for n in range(30):  # one customer, many /64s of the /48, each proving its work
+        proven_send(f"2001:db8:9:{n:x}::1", f"spam{n}@example.com")
+
+    _, neighbour = proven_send("2001:db8:9:ffff::1", "neighbour@example.com")
+
+    assert neighbour.status_code == HTTPStatus.FOUND
+    assert mailbox.message_to("neighbour@example.com")
+
+
+def test_a_burst_at_the_edge_of_the_site_budget_sends_no_more_than_the_budget(
+    mailbox, settings, monkeypatch
+):
+    settings.RATE_LIMIT_SITE = "4/1h"
+    for n in range(3):
+        ask(f"198.51.100.{120 + n}", f"early{n}@example.com")
+    burst = [f"203.0.113.{n}" for n in range(6)]
+    answers = []
+
+    def others_land_meanwhile(payload, form, network):
+        # Between this request's look and its count, the rest of the burst is answered.
+        while burst:
+            answers.append(ask(burst.pop(), f"new{len(burst)}@example.com", altcha="x"))
+        return True
+
+    monkeypatch.setattr(front_door, "proven", others_land_meanwhile)
+    answers.append(ask("192.0.2.9", "last@example.com", altcha="x"))
+
+    sent = [a for a in answers if a.status_code == HTTPStatus.FOUND]
+    new_sent = SignInEmail.objects.filter(accounts_only=False).count()
+    assert len(sent) == len(answers)  # each answered as usual ...
+    assert new_sent == 4  # ... but only the budget's four went to new addresses
+
+
+def test_a_signed_in_person_changes_their_address_while_the_site_is_busy(mailbox, settings):
+    settings.RATE_LIMIT_SITE = "4/1h"
+    User.objects.create_user("alice@example.com")
+    laptop = signed_in_by_code(mailbox)
+    for n in range(3):
+        ask(f"198.51.100.{130 + n}", f"stranger{n}@example.com")
+
+    asked = laptop.post("/account/email/", {"email": "alice.new@example.org"})
+
+    assert asked.status_code == HTTPStatus.FOUND
+    assert mailbox.message_to("alice.new@example.org")
