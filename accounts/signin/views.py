@@ -100,9 +100,12 @@ def _sign_in_page(request: HttpRequest) -> HttpResponse:
         return go_to(next_url)
     if not limits_are_checkable():
         return sending_unavailable(request)
-    form = LoginLinkForm(initial={"next": next_url})
+    form = LoginLinkForm(initial={"next": next_url, "email": request.session.get(SIGN_IN_AGAIN_AS)})
     return render(request, "accounts/sign_in.html", {"form": form})
 
+
+# The address of a person who pressed "Sign in again" (accounts/pages.py), kept typed for them.
+SIGN_IN_AGAIN_AS = "sign_in_again_as"
 
 # Set when the email was asked for while the site's budget was spent (the page says so to all).
 ACCOUNTS_ONLY = "accounts_only"
@@ -203,15 +206,19 @@ def _check_inbox_page(
 @require_POST
 @changes_no_way_in
 def sign_out(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
+    address = request.user.email if request.user.is_authenticated else ""
+    if address:
         log_event("signed_out", user=request.user.pk)
         record(Kind.SIGNED_OUT, request, request.user)
     # logout() deletes the session on the server, not only the cookie.
     logout(request)
-    messages.success(request, _("You are signed out."))
     next_url = safe_next_url(request.POST.get("next"))
     if next_url:  # "Sign in again" before something that needs a fresh sign-in
+        # The address stays typed, and the page says why the person is here.
+        request.session[SIGN_IN_AGAIN_AS] = address
+        messages.info(request, _("Sign in again to go on: we email your address a new link."))
         return HttpResponseRedirect(reverse("sign_in") + "?" + urlencode({"next": next_url}))
+    messages.success(request, _("You are signed out."))
     return redirect("sign_in")
 
 

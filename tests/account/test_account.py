@@ -156,3 +156,7 @@ def test_deleting_needs_a_sign_in_from_the_last_ten_minutes(mailbox, alice):
     assert b"Sign in again first" in refused.content
     assert User.objects.filter(email="alice@example.com").exists()
     assert again["Location"] == "/?next=%2Faccount%2Fdelete%2F"
+    # The sign-in page says why, with the address already typed.
+    page = laptop.get(again["Location"]).content.decode()
+    assert "Sign in again to go on" in page
+    assert 'value="alice@example.com"' in page
