@@ -104,7 +104,7 @@ RATE_LIMIT_PER_MAILBOX = env_rate("RATE_LIMIT_PER_MAILBOX", "6/15m")
 RATE_LIMIT_SITE = env_rate("RATE_LIMIT_SITE", "2000/1h")
 # The proof of work past an allowance (ALTCHA, SHA-256): the answer is a counter below
 # PROOF_OF_WORK_MAX_NUMBER, each try PROOF_OF_WORK_COST hashes. Measured in docs/benchmarks.md.
-PROOF_OF_WORK_MAX_NUMBER = env_int("PROOF_OF_WORK_MAX_NUMBER", 200_000)
+PROOF_OF_WORK_MAX_NUMBER = env_int("PROOF_OF_WORK_MAX_NUMBER", 100_000)
 PROOF_OF_WORK_COST = env_int("PROOF_OF_WORK_COST", 1)
 # Wrong codes for one address, whichever browser asked: caps guessing across many emails.
 RATE_LIMIT_CODE_FAILURES_PER_ADDRESS = env_rate("RATE_LIMIT_CODE_FAILURES_PER_ADDRESS", "10/1d")

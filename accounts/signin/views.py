@@ -23,6 +23,7 @@ from accounts.limits import (
     count_form,
     limits_are_checkable,
     network_of,
+    rate,
 )
 from accounts.mail.delivery import delivery_status, request_email
 from accounts.models import SignInEmail, SignInEvent
@@ -121,8 +122,12 @@ def _prove_first(request: HttpRequest, form: LoginLinkForm, next_url: str) -> Ht
         "challenge": challenge_for("sign-in", network_of(client_ip(request))),
         "widget_js": "js/vendor/altcha.js",
         "proof_failed": bool(form.cleaned_data["altcha"]),
+        "pressed_early": "proving" in request.POST and not form.cleaned_data["altcha"],
+        "minutes": max(1, rate(settings.RATE_LIMIT_PER_IP).get_expiry() // 60),
     }
-    status = HTTPStatus.BAD_REQUEST if context["proof_failed"] else HTTPStatus.OK
+    # The address is typed already: focus would open a phone's keyboard over the check.
+    form.fields["email"].widget.attrs.pop("autofocus", None)
+    status = HTTPStatus.BAD_REQUEST if context["proof_failed"] or context["pressed_early"] else 200
     return render(request, "accounts/prove.html", context, status=status)
 
 

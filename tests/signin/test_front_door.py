@@ -254,3 +254,23 @@ def test_a_signed_in_person_changes_their_address_while_the_site_is_busy(mailbox
 
     assert asked.status_code == HTTPStatus.FOUND
     assert mailbox.message_to("alice.new@example.org")
+
+
+def test_a_press_before_the_check_is_done_says_to_wait_and_sends_nothing(mailbox):
+    office = from_ip("198.51.100.140")
+    for n in range(5):
+        office.post("/", {"email": f"person{n}@example.com"})
+
+    early = office.post("/", {"email": "eager@example.com", "as_typed": "1", "proving": "1"})
+
+    assert early.status_code == HTTPStatus.BAD_REQUEST
+    assert "Wait for the check below to finish" in early.text
+    assert "eager@example.com" not in mailbox.by_recipient
+
+
+def test_a_new_email_for_an_address_kept_as_typed_asks_no_did_you_mean_again(mailbox):
+    browser = from_ip("198.51.100.141")
+    browser.post("/", {"email": "bob@gmial.com", "as_typed": "1"})
+    page = browser.get("/check-inbox/").text
+
+    assert 'name="as_typed" value="1"' in page  # the resend form keeps the choice

@@ -858,6 +858,8 @@ def test_past_the_networks_allowance_the_browser_proves_some_work_and_the_email_
     expect(heading(page)).to_have_text("One more step")
     expect(page.get_by_label("Email address")).to_have_value(address)
     solved_in = eventually(lambda: widget_state(page) == "verified", 30, "the proof solved")
+    expect(page.get_by_role("status")).to_have_text("Done. You can send the email now.")
+    expect(page.get_by_role("button", name="Email me a sign-in link")).to_be_enabled()
     look_at(page, axe, "prove")
     page.get_by_role("button", name="Email me a sign-in link").click()
 
