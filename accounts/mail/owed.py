@@ -198,6 +198,21 @@ def _record(row: AccountEmail, status: str, problem: str = "") -> None:
     row.save(update_fields=["status", "problem", "sent_at"])
 
 
+def give_up_overdue() -> int:
+    """Mark failed, with a warning each, the emails still owed or being sent after their deadline:
+    a task lost with its worker, or a worker killed between its claim and its send, would leave a
+    row that no run comes back to. Run by the hourly pruning (accounts/sessions/pruning.py)."""
+    overdue = AccountEmail.objects.filter(
+        status__in=[Status.OWED, Status.SENDING], deadline__lt=timezone.now()
+    )
+    given_up = 0
+    for row in overdue:
+        fields = {"kind": row.kind, "email": mask_address(row.address), "attempt": row.attempts}
+        given_up += 1
+        _give_up(row, row.problem or "no attempt came back before its deadline", fields)
+    return given_up
+
+
 def still_owed(user: User) -> list[AccountEmail]:
     """The account's security emails not delivered yet, or not at all, oldest first (shown on
     /account/ while their deadline lasts, and a week after it for those that failed)."""

@@ -16,6 +16,7 @@ from django_tasks_db.models import DBTaskResult
 from redis.exceptions import RedisError
 
 from accounts.account.deletion import erase_due
+from accounts.mail.owed import give_up_overdue
 from accounts.models import SignInEmail, SuppressedAddress
 from accounts.records.audit import prune_events
 from accounts.sessions.store import SessionStore
@@ -39,3 +40,4 @@ def prune_now_and_then() -> None:
         SuppressedAddress.objects.filter(until__lt=timezone.now()).delete()  # pauses that ended
         prune_events()
         erase_due()  # accounts closed more than ACCOUNT_UNDO_DAYS ago
+        give_up_overdue()  # account emails no task came back to by their deadline

@@ -5,6 +5,7 @@ themselves again. The stories run django-tasks-db's worker loop in this process,
 moved on by time-machine where a retry waits.
 """
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,9 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from accounts.mail.owed import give_up_overdue
 from accounts.mail.retry import RETRY_DELAYS
+from accounts.models import AccountEmail
 from harness.tasks import run_due_tasks
 from tests.helpers import code_in
 
@@ -88,3 +91,27 @@ def test_an_address_change_proof_is_tried_again_only_while_its_code_lives(
     # 2 + 10 + 30 + 60 + 120 + 120 + 120 = 462 s; the next try would come after the code died.
     assert mailbox.attempts == attempts.count() == 8
     assert attempts.filter(return_value="failed").count() == 1
+
+
+def test_an_account_email_no_task_came_back_to_is_given_up_with_a_warning(
+    queue, mailbox, alice, caplog
+):
+    # A worker killed between its claim and its send leaves its row "being sent"; a task lost
+    # with its worker leaves one "owed". The hourly pruning finds both once their deadline is past.
+    past = timezone.now() - timedelta(minutes=1)
+    for key, status in [("new_browser:1", "sending"), ("passkey_added:1", "owed")]:
+        AccountEmail.objects.create(
+            key=key,
+            kind=key.split(":")[0],
+            address="alice@example.com",
+            user=alice,
+            status=status,
+            deadline=past,
+        )
+    caplog.set_level(logging.WARNING, logger="accounts")
+
+    given_up = give_up_overdue()
+
+    assert given_up == 2
+    assert set(AccountEmail.objects.values_list("status", flat=True)) == {"failed"}
+    assert caplog.text.count("event=account_email_failed") == 2
