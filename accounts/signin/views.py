@@ -31,7 +31,7 @@ from accounts.pages import changes_no_way_in, rate_limited, sending_unavailable
 from accounts.passkeys.staff import passkey_required_for_admin
 from accounts.records.audit import record
 from accounts.records.log import log_event, mask_address
-from accounts.refusals import What, sentence, status_of
+from accounts.refusals import Reason, What, sentence, status_of
 from accounts.sessions.lifetime import keep_days
 from accounts.signin.addresses import display_address
 from accounts.signin.codes import (
@@ -171,7 +171,10 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
             if problem.reason == "none":
                 return redirect("sign_in")
             form.add_error("code", sentence(What.CODE, problem.reason, problem.tries_left))
-            status = status_of(problem.reason)
+            # The last wrong try spends the code as surely as too many do: the page says so
+            # once, and offers only a new email (it drew a live code field before).
+            spent = problem.reason == Reason.WRONG and not problem.tries_left
+            status = status_of(Reason.EXHAUSTED if spent else problem.reason)
         except LimitsUnavailable:
             return sending_unavailable(request)
     return _check_inbox_page(request, form, address, next_url, status)

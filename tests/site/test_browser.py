@@ -464,6 +464,22 @@ def test_a_wrong_code_is_explained_next_to_the_field(app, page, axe, mailbox):
     look_at(page, axe, "code-wrong")
 
 
+def test_after_the_last_wrong_try_only_a_new_email_is_offered(app, page, axe, mailbox):
+    address = f"spent-{page.viewport_name}@example.com"
+    ask_for_a_link(page, app, address)
+    code = code_in(mailbox.message_to(address))
+    for _ in range(5):
+        page.get_by_label("Code from the email").fill("000 000" if code != "000 000" else "111 111")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_be_visible()
+
+    expect(page.get_by_role("alert")).to_contain_text("Too many wrong codes")
+    expect(page.get_by_label("Code from the email")).to_have_count(0)
+    expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send a new email")).to_be_visible()
+    look_at(page, axe, "code-spent")
+
+
 def test_a_likely_typo_is_questioned(app, page, axe, mailbox):
     ask_for_a_link(page, app, "alice@gmial.com")
 
