@@ -70,51 +70,42 @@ class SuppressedAddressAdmin(admin.ModelAdmin):
     readonly_fields = ("email", "reason", "created_at", "until")
 
 
+class RecordListAdmin(admin.ModelAdmin):
+    """A record the app keeps, read as a list: nobody adds or edits one here, and there is no
+    page per row (a row's id may name a request in someone's session, and would reach URLs and
+    access logs)."""
+
+    list_display_links = None
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(SignInEmail)
-class SignInEmailAdmin(admin.ModelAdmin):
+class SignInEmailAdmin(RecordListAdmin):
     # "Did my email go out?": what the worker did with each request, kept for a day.
     list_display = ("address", "requested_at", "status", "attempts", "problem", "sent_at")
     list_filter = ("status",)
     search_fields = ("address",)
-    # A list only: a page per row would put the id, which names a request in someone's
-    # session, into URLs and access logs.
-    list_display_links = None
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AccountEmail)
-class AccountEmailAdmin(admin.ModelAdmin):
+class AccountEmailAdmin(RecordListAdmin):
     # Security notices owed, sent, or given up at their deadline (each also a warning log line).
     list_display = ("kind", "address", "status", "attempts", "problem", "queued_at", "deadline")
     list_filter = ("status", "kind", "security")
     search_fields = ("address",)
-    list_display_links = None
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AddressChange)
-class AddressChangeAdmin(admin.ModelAdmin):
+class AddressChangeAdmin(RecordListAdmin):
     # Which account moved from where to where, and whether its week's undo is still open.
     list_display = ("user", "from_address", "to_address", "state", "asked_at", "done_at")
     list_filter = ("state",)
     search_fields = ("from_address", "to_address")
-    list_display_links = None
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(SignInEvent)

@@ -6,9 +6,11 @@ answers the same way, wherever it is met. (Pages that explain a refused link at 
 accounts/link_problem.html, are templates given the reason.)
 """
 
+from datetime import timedelta
 from enum import StrEnum
 from http import HTTPStatus
 
+from django.core import signing
 from django.utils.translation import gettext_lazy, ngettext
 
 
@@ -99,6 +101,32 @@ FALLBACK = {
     What.PASSKEY_SIGN_IN: Reason.INVALID,
     What.PASSKEY_ADD: Reason.INVALID,
 }
+
+
+class Refused(Exception):
+    """Why something emailed (a restore link, a "not me" link) does nothing: a Reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def open_signed(
+    signer: signing.TimestampSigner, token: str, max_age: timedelta | int, refused: type
+) -> dict:
+    """What an emailed link's signed token holds; raise `refused` (an exception taking a
+    reason) as missing, expired or invalid when it holds nothing we can use."""
+    if not token:
+        raise refused(Reason.MISSING)  # the page opened again after its link was used
+    try:
+        signed = signer.unsign_object(token, max_age=max_age)
+    except signing.SignatureExpired:
+        raise refused(Reason.EXPIRED) from None
+    except (signing.BadSignature, TypeError, ValueError):
+        raise refused(Reason.INVALID) from None
+    if not isinstance(signed, dict):
+        raise refused(Reason.INVALID)
+    return signed
 
 
 def status_of(reason: str) -> HTTPStatus:

@@ -36,7 +36,6 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -56,6 +55,7 @@ from accounts.limits import code_guessing_allowed, count_wrong_code
 from accounts.mail.owed import owe
 from accounts.models import AddressChange, User
 from accounts.records.log import log_event, mask_address
+from accounts.refusals import open_signed
 from accounts.signin.codes import code_matches, count_try
 
 SESSION_KEY = "address_change"
@@ -119,13 +119,8 @@ def check_code(request: HttpRequest, typed: str) -> AddressChange:
 
 def check_link(user: User, token: str) -> AddressChange:
     """The change a link proves for this account; raise ChangeProblem if it proves none."""
-    try:
-        signed = signer().unsign_object(token, max_age=settings.LOGIN_LINK_MAX_AGE)
-    except signing.SignatureExpired:
-        raise ChangeProblem("expired") from None
-    except (signing.BadSignature, TypeError, ValueError):
-        raise ChangeProblem("invalid") from None
-    if not isinstance(signed, dict) or signed.get("account") != user.pk:
+    signed = open_signed(signer(), token, settings.LOGIN_LINK_MAX_AGE, ChangeProblem)
+    if signed.get("account") != user.pk:
         raise ChangeProblem("invalid")
     change = AddressChange.objects.filter(pk=signed.get("change", ""), user=user).first()
     if change is None:

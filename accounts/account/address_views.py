@@ -42,8 +42,8 @@ from accounts.pages import (
 from accounts.records.audit import record
 from accounts.refusals import Reason, What, sentence, status_of
 from accounts.signin.addresses import display_address
-from accounts.signin.front_door import Step, admit
-from accounts.signin.link_cookie import see_other_keeping_token
+from accounts.signin.front_door import admit
+from accounts.signin.link_cookie import account_link_token, stash_account_link
 from accounts.signin.signup import signup_allowed
 
 Kind = SignInEvent.Kind
@@ -70,8 +70,7 @@ def change_address(request: HttpRequest) -> HttpResponse:
                 count_form(request)
                 # A signed-in person, fresh from a sign-in: no proof of work, only the counts
                 # (past the network's allowance, a stop: this form has no proof step).
-                if admit(request, new_address, "", form="change") == Step.PROVE:
-                    raise RateLimited(retry_after=60, scope="network")
+                admit(request, new_address, "", form="change")
             except RateLimited as limited:
                 return rate_limited(request, limited)
             except LimitsUnavailable:
@@ -90,7 +89,7 @@ def confirm_address_change(request: HttpRequest) -> HttpResponse:
     if "change" in request.GET:
         # Moves the token out of the address bar and changes nothing: before any other answer,
         # so that no page, not even "sign in again", loads with the token in its URL.
-        return _stash_address_token(request, reverse("confirm_address_change") + "?link")
+        return stash_account_link(request, "change", reverse("confirm_address_change") + "?link")
     return _confirm_address_change(request)
 
 
@@ -100,7 +99,11 @@ confirm_address_change.changes_a_way_in = True
 
 @needs_recent_sign_in(gettext_lazy("Changing your address"), "confirm_address_change")
 def _confirm_address_change(request: HttpRequest) -> HttpResponse:
-    token = _address_token(request) if "link" in request.GET or request.method == "POST" else ""
+    token = (
+        account_link_token(request, "change")
+        if "link" in request.GET or request.method == "POST"
+        else ""
+    )
     if not request.user.is_authenticated:
         # No redirect: `next` would carry the sign-in off to the link's page (never allowed).
         return render(request, "accounts/address_sign_in_first.html", status=HTTPStatus.OK)
@@ -157,21 +160,6 @@ def _code_page(request: HttpRequest, form: ConfirmAddressForm) -> HttpResponse:
     return render(request, "accounts/confirm_address_code.html", context, status=status)
 
 
-def _stash_address_token(request: HttpRequest, to: str) -> HttpResponse:
-    """An address link's token out of the address bar, as a sign-in link's is."""
-    return see_other_keeping_token(
-        to, settings.ADDRESS_LINK_COOKIE_NAME, request.GET["change"][:1000]
-    )
-
-
-def _address_token(request: HttpRequest) -> str:
-    """The token of an address link: posted by its page's form, or, to show that page, the one
-    stashed in the cookie. A POST without one (the code's form) has none, whatever the cookie."""
-    if request.method == "POST":
-        return request.POST.get("change", "")[:1000]
-    return request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")[:1000]
-
-
 def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpResponse:
     if now:  # not when the link or the code had already done it
         record(Kind.ADDRESS_CHANGED, request, request.user)
@@ -191,8 +179,8 @@ def _address_changed(request: HttpRequest, new_address: str, now: bool) -> HttpR
 def undo_address_change(request: HttpRequest) -> HttpResponse:
     """From the notice to the old address: put it back, and end every sign-in and passkey."""
     if "change" in request.GET:
-        return _stash_address_token(request, reverse("undo_address_change"))
-    token = _address_token(request)
+        return stash_account_link(request, "change", reverse("undo_address_change"))
+    token = account_link_token(request, "change")
     try:
         made = check_undo(token)
         user = made.user

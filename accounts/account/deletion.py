@@ -31,18 +31,15 @@ from django.utils import timezone
 from accounts.mail.owed import drop, legacy_key, owe, send_or_try_later
 from accounts.models import AddressChange, SignInEmail, SignInEvent, User
 from accounts.records.log import log_event
+from accounts.refusals import Refused, open_signed
 from accounts.sessions.browsers import end_all
 from accounts.signin.addresses import display_address
 
 RESTORE_SALT = "accounts.restore"
 
 
-class RestoreProblem(Exception):
-    """A restore link that restores nothing, and why: invalid, expired, or used."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class RestoreProblem(Refused):
+    """A restore link that restores nothing, and why: missing, invalid, expired, or used."""
 
 
 def close_account(user: User) -> None:
@@ -82,16 +79,8 @@ def restore_link(user: User) -> str:
 
 def check_restore(token: str) -> User:
     """The closed account a restore link gives back; raise RestoreProblem if none."""
-    if not token:
-        raise RestoreProblem("missing")  # the page opened again after its link was used
-    try:
-        signed = _signer().unsign_object(token, max_age=timedelta(days=settings.ACCOUNT_UNDO_DAYS))
-    except signing.SignatureExpired:
-        raise RestoreProblem("expired") from None
-    except (signing.BadSignature, TypeError, ValueError):
-        raise RestoreProblem("invalid") from None
-    if not isinstance(signed, dict):
-        raise RestoreProblem("invalid")
+    max_age = timedelta(days=settings.ACCOUNT_UNDO_DAYS)
+    signed = open_signed(_signer(), token, max_age, RestoreProblem)
     user = User.objects.filter(pk=signed.get("account")).first()
     if user is None:
         raise RestoreProblem("expired")  # erased: its week is over

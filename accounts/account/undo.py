@@ -6,7 +6,6 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -22,21 +21,14 @@ from accounts.account.changes import (
 )
 from accounts.models import AddressChange, User
 from accounts.records.log import log_event, mask_address
+from accounts.refusals import open_signed
 from accounts.sessions.browsers import end_all
 
 
 def check_undo(token: str) -> AddressChange:
     """The change an undo link takes back; raise ChangeProblem if it takes back none."""
-    if not token:
-        raise ChangeProblem("missing")  # the page opened again after its link was used
-    try:
-        signed = signer(UNDO_SALT).unsign_object(token, max_age=timedelta(days=UNDO_DAYS))
-    except signing.SignatureExpired:
-        raise ChangeProblem("expired") from None
-    except (signing.BadSignature, TypeError, ValueError):
-        raise ChangeProblem("invalid") from None
-    if not isinstance(signed, dict):
-        raise ChangeProblem("invalid")
+    max_age = timedelta(days=UNDO_DAYS)
+    signed = open_signed(signer(UNDO_SALT), token, max_age, ChangeProblem)
     if "change" not in signed:
         return _change_from_before_rows(signed)
     made = AddressChange.objects.filter(pk=signed["change"]).select_related("user").first()

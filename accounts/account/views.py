@@ -30,7 +30,7 @@ from accounts.refusals import status_of
 from accounts.sessions.browsers import browsers_of, end, end_all_but
 from accounts.sessions.lifetime import FORGET_PASSKEY
 from accounts.signin.addresses import display_address
-from accounts.signin.link_cookie import see_other_keeping_token
+from accounts.signin.link_cookie import account_link_token, stash_account_link
 
 Kind = SignInEvent.Kind
 
@@ -161,15 +161,8 @@ def delete_account(request: HttpRequest) -> HttpResponse:
 def restore_account(request: HttpRequest) -> HttpResponse:
     """From the farewell email, or the one asked for at the sign-in page: open it again."""
     if "restore" in request.GET:
-        return see_other_keeping_token(
-            reverse("restore_account"),
-            settings.ADDRESS_LINK_COOKIE_NAME,
-            request.GET["restore"][:1000],
-        )
-    if request.method == "POST":
-        token = request.POST.get("restore", "")[:1000]
-    else:
-        token = request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")[:1000]
+        return stash_account_link(request, "restore", reverse("restore_account"))
+    token = account_link_token(request, "restore")
     try:
         user = check_restore(token)
         context = {"token": token, "address": display_address(user.email)}

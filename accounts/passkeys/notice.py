@@ -30,6 +30,7 @@ from accounts.mail.owed import drop, legacy_key, owe, send_or_try_later
 from accounts.models import Passkey, User
 from accounts.records.audit import device_of, origin_of
 from accounts.records.log import log_event
+from accounts.refusals import Refused, open_signed
 from accounts.sessions.browsers import end_all
 
 
@@ -85,12 +86,8 @@ def send_notice(
     )
 
 
-class RefusalProblem(Exception):
-    """A "not me" link that removes nothing, and why: invalid, expired, or used."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class RefusalProblem(Refused):
+    """A "not me" link that removes nothing, and why: missing, invalid, expired, or used."""
 
 
 def refusal_link(passkey: Passkey) -> str:
@@ -103,16 +100,8 @@ def refusal_link(passkey: Passkey) -> str:
 
 def check_refusal(token: str) -> Passkey:
     """The passkey a "not me" link removes; raise RefusalProblem if none."""
-    if not token:
-        raise RefusalProblem("missing")  # the page opened again after its link was used
-    try:
-        signed = _signer().unsign_object(token, max_age=timedelta(days=settings.ACCOUNT_UNDO_DAYS))
-    except signing.SignatureExpired:
-        raise RefusalProblem("expired") from None
-    except (signing.BadSignature, TypeError, ValueError):
-        raise RefusalProblem("invalid") from None
-    if not isinstance(signed, dict):
-        raise RefusalProblem("invalid")
+    max_age = timedelta(days=settings.ACCOUNT_UNDO_DAYS)
+    signed = open_signed(_signer(), token, max_age, RefusalProblem)
     passkey = (
         Passkey.objects.select_related("user")
         .filter(pk=signed.get("passkey"), user_id=signed.get("account"))

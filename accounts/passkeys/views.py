@@ -51,7 +51,7 @@ from accounts.refusals import What, sentence, status_of
 from accounts.sessions.lifetime import FORGET_PASSKEY
 from accounts.signin.finish import sign_in_browser
 from accounts.signin.forms import LoginLinkForm
-from accounts.signin.link_cookie import see_other_keeping_token
+from accounts.signin.link_cookie import account_link_token, stash_account_link
 from accounts.signin.redirects import safe_next_url
 
 if TYPE_CHECKING:
@@ -213,13 +213,8 @@ def remove(request: HttpRequest, pk: int) -> HttpResponse:
 def refuse(request: HttpRequest) -> HttpResponse:
     """From the "passkey added" notice: not me. The passkey goes, and every browser with it."""
     if "refuse" in request.GET:
-        return see_other_keeping_token(
-            reverse("refuse_passkey"), settings.ADDRESS_LINK_COOKIE_NAME, request.GET["refuse"]
-        )
-    if request.method == "POST":
-        token = request.POST.get("refuse", "")[:1000]
-    else:
-        token = request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")[:1000]
+        return stash_account_link(request, "refuse", reverse("refuse_passkey"))
+    token = account_link_token(request, "refuse")
     try:
         passkey = check_refusal(token)
         context = {"token": token, "name": passkey.name, "address": passkey.user.display_email}

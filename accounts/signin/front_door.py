@@ -73,6 +73,10 @@ def admit(request: HttpRequest, address: str, proof: str, form: str = "sign-in")
     for counter in hard_caps:
         count(*counter, scope="network", hit=False)
     over = any(remaining(*counter) == 0 for counter in allowances)
+    if over and form == "change":
+        # The address change has no proof step: past the allowance it is a stop, saying when.
+        for counter in allowances:
+            count(*counter, scope="network", hit=False)
     busy = form != "change" and remaining(*site) < site[0].amount / 2
     proven_work = (over or busy) and proven(proof, form, network_of(ip))
     if (over or busy) and not proven_work:
@@ -153,6 +157,3 @@ def tell_operators() -> str:
         log_event("operators_not_mailed", level=logging.WARNING, problem=describe(error))
         return "not mailed"
     return "told"
-
-
-__all__ = ["LimitsUnavailable", "RateLimited", "Step", "admit"]

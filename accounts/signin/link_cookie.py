@@ -52,3 +52,19 @@ def token_to_cookie(request: HttpRequest, token: str, sealed_next: str) -> HttpR
         browser = secrets.token_urlsafe(16)
         response.set_cookie(settings.LOGIN_BROWSER_COOKIE_NAME, browser, **link_cookie())
     return response
+
+
+def stash_account_link(request: HttpRequest, parameter: str, to: str) -> HttpResponse:
+    """An account link's token (an address change, an undo, a restore, a "not me") out of the
+    address bar, into ADDRESS_LINK_COOKIE_NAME, as a sign-in link's is."""
+    return see_other_keeping_token(
+        to, settings.ADDRESS_LINK_COOKIE_NAME, request.GET[parameter][:1000]
+    )
+
+
+def account_link_token(request: HttpRequest, parameter: str) -> str:
+    """The token of an account link: posted by its page's form, or, to show that page, the one
+    stashed in the cookie. A POST without one (a code's form) has none, whatever the cookie."""
+    if request.method == "POST":
+        return request.POST.get(parameter, "")[:1000]
+    return request.COOKIES.get(settings.ADDRESS_LINK_COOKIE_NAME, "")[:1000]

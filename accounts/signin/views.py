@@ -101,7 +101,9 @@ def _sign_in_page(request: HttpRequest) -> HttpResponse:
         return go_to(next_url)
     if not limits_are_checkable():
         return sending_unavailable(request)
-    form = LoginLinkForm(initial={"next": next_url, "email": request.session.get(SIGN_IN_AGAIN_AS)})
+    form = LoginLinkForm(
+        initial={"next": next_url, "email": request.session.pop(SIGN_IN_AGAIN_AS, None)}
+    )
     return render(request, "accounts/sign_in.html", {"form": form})
 
 

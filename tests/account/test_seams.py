@@ -124,7 +124,7 @@ def test_a_passkey_added_while_the_undo_lands_does_not_outlive_it(mailbox, monke
 
 
 def test_a_stale_staff_session_changes_nothing_in_the_admin(mailbox):
-    staff = User.objects.create_user("staff@example.com", is_staff=True, is_superuser=True)
+    User.objects.create_user("staff@example.com", is_staff=True, is_superuser=True)
     bob = User.objects.create_user("bob@example.com")
     browser = signed_in_by_code(mailbox, "staff@example.com")
     page = f"/admin/accounts/user/{bob.pk}/change/"
@@ -139,7 +139,18 @@ def test_a_stale_staff_session_changes_nothing_in_the_admin(mailbox):
     assert read.status_code == HTTPStatus.OK
     assert User.objects.get(pk=bob.pk).email == "bob@example.com"
     assert browser.get(f"/admin/accounts/user/{bob.pk}/delete/").status_code == 403
-    assert staff.is_staff
+    # The close action instead of a delete: the account waits its restore week.
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        closing = browser.post(
+            "/admin/accounts/user/", {"action": "close_accounts", "_selected_action": [bob.pk]}
+        )
+    assert closing.status_code == HTTPStatus.FORBIDDEN  # a stale session closes nobody either
+    assert User.objects.get(pk=bob.pk).closed_at is None
+    fresh = browser.post(
+        "/admin/accounts/user/", {"action": "close_accounts", "_selected_action": [bob.pk]}
+    )
+    assert fresh.status_code == HTTPStatus.FOUND
+    assert User.objects.get(pk=bob.pk).closed_at is not None  # closed, not deleted
 
 
 def test_an_undo_does_not_lift_a_deactivation_by_staff(mailbox):

@@ -19,6 +19,7 @@ from accounts.account.address_mail import send_change_notice
 from accounts.account.deletion import close_account, restore_link
 from accounts.account.undo import undo_link
 from accounts.models import AccountEmail, AddressChange, Passkey, User
+from accounts.passkeys.notice import refusal_link
 from harness.authenticator import SoftPasskey
 from harness.servers import ROOT
 from tests.environment import TEST_SITE_URL
@@ -107,6 +108,11 @@ def prepare(action: str, browser: Client, alice: User, mailbox, signed_in: bool)
         return {"token": undo_link(made).split("change=")[1]}
     if action == "sign out others":
         return {"other": signed_in_by_code(mailbox)}
+    if action == "refuse a passkey":
+        added = Passkey.objects.create(
+            user=alice, credential_id=b"added", public_key=b"k", user_handle=b"h", name="Not me"
+        )
+        return {"passkey": added, "token": refusal_link(added).split("refuse=")[1]}
     if action == "restore":
         alice.refresh_from_db()
         close_account(alice)
@@ -140,6 +146,9 @@ def act(action: str, browser: Client, alice: User, given: dict) -> bool:
     if action == "delete":
         browser.post("/account/delete/", {"email": "alice@example.com"})
         return User.objects.get(pk=alice.pk).closed_at is not None
+    if action == "refuse a passkey":
+        browser.post("/account/passkeys/refuse/", {"refuse": given["token"]})
+        return not Passkey.objects.filter(pk=given["passkey"].pk).exists()
     if action == "restore":
         browser.post("/account/restore/", {"restore": given["token"]})
         return User.objects.get(pk=alice.pk).closed_at is None
