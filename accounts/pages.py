@@ -34,6 +34,11 @@ from accounts.signin.codes import pending_code_issued_at
 View = Callable[..., HttpResponse]
 
 
+def site(request: HttpRequest) -> dict:
+    """What every page names: the site, as SITE_NAME calls it (a context processor)."""
+    return {"site_name": settings.SITE_NAME}
+
+
 def signed_in_recently(request: HttpRequest) -> bool:
     signed_in_at = request.session.get(SIGNED_IN_AT)
     return (

@@ -3,6 +3,7 @@ views (the import-linter contract in pyproject.toml holds it to that)."""
 
 from django.urls import path
 
+from accounts import languages
 from accounts.account import address_views
 from accounts.account import views as account_views
 from accounts.passkeys import views as passkey_views
@@ -18,6 +19,8 @@ urlpatterns = [
     # the token in its Location; here the view moves the token into its cookie as usual.
     path("link", link_views.confirm_link),
     path("sign-out/", signin_views.sign_out, name="sign_out"),
+    # Every page's footer: the language to read the site in.
+    path("language/", languages.choose_language, name="choose_language"),
     # The account: its page, its browsers, closing and restoring it.
     path("dashboard/", account_views.dashboard, name="dashboard"),
     path("account/", account_views.account, name="account"),

@@ -197,6 +197,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "accounts.pages.private_pages_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "accounts.zones.time_zone_middleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -219,6 +221,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.pages.site",
             ],
         },
     },
@@ -360,6 +363,10 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 CSRF_COOKIE_HTTPONLY = True
+# The language a person chose (accounts/languages.py), for a year; no script needs to read it.
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 
 if not DEBUG:
     # fly.io's proxy terminates TLS and sets X-Forwarded-Proto; never expose gunicorn directly.
@@ -378,6 +385,8 @@ if not DEBUG:
     ADDRESS_LINK_COOKIE_NAME = "__Host-address-link"
     DEVICE_COOKIE_NAME = "__Host-device"
     PASSKEY_COOKIE_NAME = "__Host-passkey-challenge"
+    LANGUAGE_COOKIE_NAME = "__Host-language"
+    LANGUAGE_COOKIE_SECURE = True
 else:
     LOGIN_LINK_COOKIE_NAME = "sign-in-link"
     LOGIN_BROWSER_COOKIE_NAME = "sign-in-browser"
@@ -398,9 +407,16 @@ STORAGES = {
 # be half the files each process indexes at start and holds in memory, served to no one.
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
+# Pages and emails speak the reader's language: the one they chose (set_language's cookie), or
+# else their browser's Accept-Language, or else English. Each language is named in itself, as
+# its reader looks for it. Our catalogues are in locale/ (scripts/messages remakes them).
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
+# Times are stored in UTC and shown in the reader's zone when their browser has told us it
+# (accounts/zones.py); in UTC, named, when it has not.
 TIME_ZONE = "UTC"
 USE_TZ = True
 

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.tasks import default_task_backend, task
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.account.way_back import way_back_offer
 from accounts.limits import LimitsUnavailable, forgive_address
@@ -55,6 +55,7 @@ def request_email(
             address=address,
             next_url=next_url,
             accounts_only=accounts_only,
+            language=translation.get_language() or "",
             **origin_of(request),
         )
         deliver.enqueue(email.id)
@@ -141,12 +142,18 @@ def _send(email: SignInEmail, user: User | None, offer: tuple[str, dict] | None)
     }
     if offer is not None:
         template, offered = offer
-        return send_templated(template, email.address, context | offered, checked=True)
+        return send_templated(
+            template, email.address, context | offered, checked=True, language=email.language
+        )
     if user is None:
-        return send_templated("emails/no_account", email.address, context, checked=True)
+        return send_templated(
+            "emails/no_account", email.address, context, checked=True, language=email.language
+        )
     context["link"] = build_login_link(user, email.next_url)
     context["code"] = grouped(code_for(email.id))
-    return send_templated("emails/login_link", email.address, context, checked=True)
+    return send_templated(
+        "emails/login_link", email.address, context, checked=True, language=email.language
+    )
 
 
 def _failed(email: SignInEmail, error: Exception) -> str:

@@ -28,7 +28,7 @@ from anymail.exceptions import AnymailError
 from django.db import transaction
 from django.db.models import F
 from django.tasks import Task, default_task_backend
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.mail.retry import RETRY_DELAYS, delay_after, describe, is_transient
 from accounts.mail.send import send_templated
@@ -72,10 +72,22 @@ def owe(
                 "user": user,
                 "deadline": deadline,
                 "security": security,
+                **_reader(user),
             },
         )
         if created:
             task.enqueue(*args, key=key)
+
+
+def _reader(user: User | None) -> dict:
+    """The language and zone to write in: the account's own, remembered at its last sign-in,
+    rather than those of the browser that caused the email (which may not be the owner's); the
+    page's when the account has none yet."""
+    zone = timezone.get_current_timezone_name()
+    return {
+        "language": (user and user.language) or translation.get_language() or "",
+        "time_zone": (user and user.time_zone) or ("" if zone == "UTC" else zone),
+    }
 
 
 def legacy_key(*parts: object) -> str:
@@ -133,7 +145,14 @@ def _attempt(
         return _later(row, until, again, attempt, "address paused", fields)
     try:
         # Security mail skips the list (handled above); other mail is checked by send_templated.
-        sent = send_templated(template, row.address, context, checked=row.security)
+        sent = send_templated(
+            template,
+            row.address,
+            context,
+            checked=row.security,
+            language=row.language,
+            zone=row.time_zone,
+        )
     except (smtplib.SMTPException, OSError, AnymailError) as error:
         if is_transient(error):
             retry_at = timezone.now() + timedelta(seconds=notice_delay(attempt))

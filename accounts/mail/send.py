@@ -23,8 +23,10 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from accounts.mail.suppression import is_suppressed, suppress
+from accounts.zones import zone_named
 
 IDLE_SECONDS = 30
 
@@ -47,8 +49,16 @@ def keep_connection_open() -> None:
     atexit.register(_close_kept)
 
 
-def send_templated(template: str, to: str, context: dict, checked: bool = False) -> bool:
-    """Render `{template}_subject.txt`, `.txt` and `.html` and send them to one address.
+def send_templated(
+    template: str,
+    to: str,
+    context: dict,
+    checked: bool = False,
+    language: str = "",
+    zone: str = "",
+) -> bool:
+    """Render `{template}_subject.txt`, `.txt` and `.html` and send them to one address, written
+    in `language` (the site's default when empty) with times in `zone` (none when empty).
 
     False, with nothing sent, for a suppressed address (`checked`: the caller has just looked)
     or one the provider refuses. Other errors are the mail backend's own (smtplib's, anymail's):
@@ -56,19 +66,7 @@ def send_templated(template: str, to: str, context: dict, checked: bool = False)
     """
     if not checked and is_suppressed(to):
         return False
-    context = {
-        "site_name": settings.SITE_NAME,
-        "site_host": settings.SITE_HOST,
-        "site_url": settings.SITE_URL,
-        **context,
-    }
-    message = EmailMultiAlternatives(
-        subject=render_to_string(f"{template}_subject.txt", context).strip(),
-        body=render_to_string(f"{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[to],
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    message = _written(template, to, context, language or settings.LANGUAGE_CODE, zone)
     try:
         if _kept.enabled:
             _send_on_kept_connection(message)
@@ -80,6 +78,21 @@ def send_templated(template: str, to: str, context: dict, checked: bool = False)
         suppress(to, "refused by the provider", for_good=False)
         return False
     return True
+
+
+def _written(template: str, to: str, context: dict, language: str, zone: str):
+    context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, **context}
+    with translation.override(language), timezone.override(zone_named(zone)):
+        message = EmailMultiAlternatives(
+            subject=render_to_string(f"{template}_subject.txt", context).strip(),
+            body=render_to_string(f"{template}.txt", context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[to],
+        )
+        message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+        # Mail clients offer to translate, and screen readers pick a voice, by this.
+        message.extra_headers["Content-Language"] = translation.get_language()
+    return message
 
 
 def _send_on_kept_connection(message: EmailMultiAlternatives) -> None:

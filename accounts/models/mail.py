@@ -66,6 +66,8 @@ class SignInEmail(models.Model):
     # Asked while the site's budget of emails was spent: only an account gets mail
     # (accounts/signin/front_door.py). Decided by the worker, so the page says the same to all.
     accounts_only = models.BooleanField(default=False)
+    # The language of the page that asked: the email is written in it.
+    language = models.CharField(max_length=16, blank=True)
 
     class Meta:
         verbose_name = _("sign-in email")
@@ -108,6 +110,9 @@ class AccountEmail(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     problem = models.CharField(max_length=100, blank=True)
+    # Whom it is written for: the account's language and zone (accounts/mail/owed.py).
+    language = models.CharField(max_length=16, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("account email")

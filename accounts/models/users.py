@@ -6,10 +6,18 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from accounts.signin.addresses import InvalidAddress, canonical_address, display_address
+
+
+def _reader_now() -> dict:
+    """The active language, and the zone when the browser reported one (accounts/zones.py)."""
+    reader = {"language": translation.get_language() or ""}
+    if (zone := timezone.get_current_timezone_name()) != "UTC":
+        reader["time_zone"] = zone
+    return reader
 
 
 class UserManager(BaseUserManager):
@@ -35,9 +43,13 @@ class UserManager(BaseUserManager):
         django-sesame's one-time check reads last_login and saves it later, so parallel
         requests all pass. One conditional UPDATE is serialised by the database: of many
         claims of one link or code, exactly one wins, and every older link and code dies.
+
+        The same write keeps the sign-in's language and zone for the notices no page of the
+        person's asks for (accounts/mail/owed.py). `user` in memory keeps the old ones: a notice
+        this request owes (a new browser) is written in the owner's, not in the new browser's.
         """
         claimed = self.filter(pk=user.pk, last_login=seen_last_login)
-        return bool(claimed.update(last_login=timezone.now()))
+        return bool(claimed.update(last_login=timezone.now(), **_reader_now()))
 
     def get_by_natural_key(self, email: str) -> "User":
         try:
@@ -71,6 +83,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     # passkey) and erased ACCOUNT_UNDO_DAYS later, until when its address can restore it
     # (accounts/closing.py).
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+
+    # The language and time zone of the person's last sign-in (or their last choice of
+    # language): notices, which no page of theirs asked for, are written in them.
+    language = models.CharField(_("language"), max_length=16, blank=True, editable=False)
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, editable=False)
 
     objects = UserManager()
 

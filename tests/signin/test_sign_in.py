@@ -52,7 +52,7 @@ def test_sign_in_page_asks_for_an_email_address(client):
     assert 'type="email"' in html
     assert 'autocomplete="email"' in html
     assert email_form.count("<button") == 1
-    assert '<html lang="en">' in html
+    assert '<html lang="en" dir="ltr">' in html
 
 
 def test_person_signs_in_with_the_link_the_smtp_server_received(client, mailbox):

@@ -1,0 +1,45 @@
+"""Times as a person reads them: in their language's format and their zone (accounts/zones.py).
+
+On a page each time is a <time datetime> element, so a machine (or a screen reader) has the
+exact instant; its text is in the reader's zone when their browser told us it, and in UTC with
+the zone named when it has not. An email gives the date alone unless we know the reader's zone:
+a bare UTC clock time makes most of the world convert in their head.
+"""
+
+from datetime import UTC, datetime
+
+from django import template
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+
+def _zone_is_known() -> bool:
+    return timezone.get_current_timezone_name() != "UTC"
+
+
+@register.simple_tag
+def moment(value: datetime | None, part: str = "datetime") -> SafeString | str:
+    """`{% moment when %}`, or `{% moment when "time" %}` for the clock time alone."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    text = formats.date_format(local, "TIME_FORMAT" if part == "time" else "DATETIME_FORMAT")
+    if not _zone_is_known():
+        text = f"{text} UTC"
+    return format_html(
+        '<time datetime="{}">{}</time>', value.astimezone(UTC).isoformat(timespec="seconds"), text
+    )
+
+
+@register.filter
+def email_moment(value: datetime | None) -> str:
+    """The date, and the time with its zone's abbreviation when the reader's zone is known."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    if not _zone_is_known():
+        return formats.date_format(local, "DATE_FORMAT")
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} {formats.date_format(local, 'T')}"
