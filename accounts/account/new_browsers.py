@@ -18,10 +18,11 @@ from django.http import HttpRequest, HttpResponse
 from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts.mail.owed import NOTICES_TRIED_FOR, drop, legacy_key, owe, send_or_try_later
 from accounts.models import KnownDevice, User
-from accounts.records.audit import device_of, origin_of
+from accounts.records.audit import device_in_owners_words, origin_of
 from accounts.signin.addresses import display_address
 
 # Long enough to recognise a returning browser; the cookie says nothing by itself.
@@ -51,7 +52,12 @@ def recognise(request: HttpRequest, user: User, first_sign_in: bool) -> str | No
         now = timezone.now()
         owe(
             send_notice,
-            (user.pk, now.isoformat(), device_of(origin["user_agent"]), origin["network"]),
+            (
+                user.pk,
+                now.isoformat(),
+                device_in_owners_words(user, origin["user_agent"]),
+                origin["network"],
+            ),
             key=f"new_browser:{device.pk}",
             to=user.email,
             user=user,
@@ -95,7 +101,7 @@ def notice_context(user: User, when: str, device: str, network: str) -> dict:
     return {
         "address": display_address(user.email),
         "when": datetime.fromisoformat(when),
-        "device": device or "an unknown browser",
+        "device": device or gettext_lazy("an unknown browser"),
         "network": network,
         "account_url": settings.SITE_URL + reverse("account"),
     }

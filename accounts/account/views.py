@@ -24,6 +24,7 @@ from accounts.mail.owed import still_owed
 from accounts.models import SignInEvent, User
 from accounts.pages import changes_no_way_in, needs_recent_sign_in, proven_by_the_inbox
 from accounts.passkeys.staff import passkeys_locked
+from accounts.records.activity import sentence
 from accounts.records.audit import device_of, record
 from accounts.records.log import log_event
 from accounts.refusals import status_of
@@ -67,8 +68,7 @@ def account(request: HttpRequest) -> HttpResponse:
     recent = [
         {
             "at": event.at,
-            "what": event.get_kind_display(),
-            "detail": event.detail,
+            "what": sentence(event),
             "device": device_of(event.user_agent),
             "network": event.network,
             "likely_scanner": event.likely_scanner,

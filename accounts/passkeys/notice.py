@@ -28,7 +28,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.account.new_browsers import notice_context
 from accounts.mail.owed import drop, legacy_key, owe, send_or_try_later
 from accounts.models import Passkey, User
-from accounts.records.audit import device_of, origin_of
+from accounts.records.audit import device_in_owners_words, origin_of
 from accounts.records.log import log_event
 from accounts.refusals import Refused, open_signed
 from accounts.sessions.browsers import end_all
@@ -43,7 +43,7 @@ def announce(request: HttpRequest, passkey: Passkey) -> None:
             passkey.user_id,
             passkey.name,
             now.isoformat(),
-            device_of(origin["user_agent"]),
+            device_in_owners_words(passkey.user, origin["user_agent"]),
             origin["network"],
             passkey.pk,
         ),

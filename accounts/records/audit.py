@@ -12,7 +12,8 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from ua_parser import parse
 
 from accounts.client_ip import client_ip
@@ -87,15 +88,24 @@ def network_of(address: str) -> str:
 # Bounded: User-Agents are whatever clients send.
 @lru_cache(maxsize=1024)
 def device_of(user_agent: str) -> str:
-    """ "Chrome 131 on Mac OS X": a short description, parsed when shown, not when written."""
+    """ "Chrome 131 on Mac OS X": a short description, parsed when shown, not when written, in
+    the active language (a notice's caller makes it the owner's: accounts/mail/owed.py)."""
     if not user_agent:
         return ""
     parsed = parse(user_agent)
-    browser = parsed.user_agent.family if parsed.user_agent else "a browser"
+    browser = parsed.user_agent.family if parsed.user_agent else gettext("a browser")
     if parsed.user_agent and parsed.user_agent.major:
         browser += f" {parsed.user_agent.major}"
     system = parsed.os.family if parsed.os and parsed.os.family != "Other" else ""
-    return f"{browser} on {system}" if system else browser
+    if not system:
+        return browser
+    return gettext("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+
+
+def device_in_owners_words(user: User, user_agent: str) -> str:
+    """device_of() for a notice to `user`: in the language the notice is written in."""
+    with translation.override(user.language or translation.get_language()):
+        return device_of(user_agent)
 
 
 def prune_events() -> int:

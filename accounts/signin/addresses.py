@@ -21,6 +21,7 @@ import unicodedata
 from email.headerregistry import AddressHeader
 
 import idna
+from django.utils.translation import gettext_lazy as _
 from email_validator import EmailNotValidError, validate_email
 
 MAX_LENGTH = 254  # RFC 5321's limit on a forward path
@@ -43,13 +44,54 @@ def canonical_address(value: str) -> str:
             allow_display_name=False,
         )
     except EmailNotValidError as error:
-        raise InvalidAddress(str(error)) from None
+        raise InvalidAddress(reason_in_words(str(error))) from None
     address = f"{checked.local_part.lower()}@{checked.ascii_domain.lower()}"
     if len(address) > MAX_LENGTH:
-        raise InvalidAddress(f"An email address has at most {MAX_LENGTH} characters.")
+        raise InvalidAddress(
+            _("This address is too long: an email address has at most %(n)s characters.")
+            % {"n": MAX_LENGTH}
+        )
     if not _mailed_as_is(address):
-        raise InvalidAddress("This address would be delivered to a different mailbox.")
+        raise InvalidAddress(_("This address would be delivered to a different mailbox."))
     return address
+
+
+# email-validator explains in English only. Its explanations people meet, in words we translate;
+# the rarer ones (its messages start with these) get the general advice.
+REASONS = {
+    "There must be something after the @-sign": _("There must be something after the @."),
+    "There must be something before the @-sign": _("There must be something before the @."),
+    "An email address cannot have two periods in a row": _(
+        "An email address cannot have two dots in a row."
+    ),
+    "An email address cannot have a period and a hyphen": _(
+        "An email address cannot have a dot and a hyphen next to each other."
+    ),
+    "The part after the @-sign is not valid. It should have a period": _(
+        "The part after the @ needs a dot, as in example.com."
+    ),
+    "The part after the @-sign is a special-use or reserved name": _(
+        "The part after the @ is a name kept for tests and private networks, not for email."
+    ),
+    "The email address is too long": _("This address is too long."),
+    "Internationalized characters before the @-sign are not supported": _(
+        "Letters with accents, or from other alphabets, before the @ are not supported here."
+    ),
+    "Quoting the part before the @-sign": _("Quotes are not allowed in the address."),
+    "A display name and angle brackets": _("Type the address alone, without a name or < >."),
+    "A bracketed IP address after the @-sign": _(
+        "The part after the @ must be a domain, not a bracketed IP address."
+    ),
+}
+
+
+def reason_in_words(explanation: str) -> str:
+    for start, reason in REASONS.items():
+        if explanation.startswith(start):
+            return reason
+    if "character" in explanation:
+        return _("The address has a character an email address cannot have.")
+    return _("Check it for a typing mistake.")
 
 
 def _mailed_as_is(address: str) -> bool:

@@ -82,9 +82,9 @@ def test_a_link_for_an_idna_2008_domain_goes_to_that_domain(
         # IDNA makes this label longer than DNS allows: the mail layer could not send it.
         ("a@" + "é" * 63 + ".com", "too long"),
         # A Cyrillic "а": non-ASCII names before the @ are refused, look-alikes with them.
-        ("аlice@example.com", "before the @-sign are not supported"),
-        ('"alice"@example.com', "Quoting"),
-        ("alice@[127.0.0.1]", "bracketed IP address"),
+        ("аlice@example.com", "other alphabets, before the @ are not supported"),
+        ('"alice"@example.com', "Quotes are not allowed"),
+        ("alice@[127.0.0.1]", "not a bracketed IP address"),
     ],
 )
 def test_an_address_the_mail_layer_cannot_send_to_is_refused_up_front(
