@@ -35,8 +35,9 @@ View = Callable[..., HttpResponse]
 
 
 def site(request: HttpRequest) -> dict:
-    """What every page names: the site, as SITE_NAME calls it (a context processor)."""
-    return {"site_name": settings.SITE_NAME}
+    """What every page names (a context processor): the site, as SITE_NAME calls it, and the
+    languages it speaks, each in its own words (Django's tag would translate "English")."""
+    return {"site_name": settings.SITE_NAME, "languages": settings.LANGUAGES}
 
 
 def signed_in_recently(request: HttpRequest) -> bool:

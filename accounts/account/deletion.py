@@ -32,7 +32,7 @@ from accounts.mail.owed import drop, legacy_key, owe, send_or_try_later
 from accounts.models import AddressChange, SignInEmail, SignInEvent, User
 from accounts.records.log import log_event
 from accounts.refusals import Refused, open_signed
-from accounts.sessions.browsers import end_all
+from accounts.sessions.browsers import Why, end_all
 from accounts.signin.addresses import display_address
 
 RESTORE_SALT = "accounts.restore"
@@ -46,7 +46,7 @@ def close_account(user: User) -> None:
     """Close the account now; owe its address the email that can restore it."""
     now = timezone.now()
     with transaction.atomic():
-        end_all(user)
+        end_all(user, why=Why.DELETED)
         # Their codes would sign in again after a restore (links die with the password).
         SignInEmail.objects.filter(address=user.email).delete()
         user.is_active = False  # save() also ends every link (accounts/models.py)

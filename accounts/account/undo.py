@@ -22,7 +22,7 @@ from accounts.account.changes import (
 from accounts.models import AddressChange, User
 from accounts.records.log import log_event, mask_address
 from accounts.refusals import open_signed
-from accounts.sessions.browsers import end_all
+from accounts.sessions.browsers import Why, end_all
 
 
 def check_undo(token: str) -> AddressChange:
@@ -77,7 +77,7 @@ def undo(made: AddressChange) -> None:
             if made.pk:
                 AddressChange.objects.filter(pk=made.pk).update(state=State.UNDONE)
             cancel_pending(user.pk)
-            end_all(user)
+            end_all(user, why=Why.UNDONE)
             user.passkeys.all().delete()
     except IntegrityError:
         raise ChangeProblem("taken") from None  # an account from before the reservation

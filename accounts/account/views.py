@@ -65,6 +65,9 @@ def account(request: HttpRequest) -> HttpResponse:
         }
         for browser in browsers_of(request.user)
     ]
+    # This browser first, then the others, most recently active first.
+    browsers.sort(key=lambda browser: not browser["here"])
+    _tell_apart(browsers)
     recent = [
         {
             "at": event.at,
@@ -88,6 +91,17 @@ def account(request: HttpRequest) -> HttpResponse:
         "owed": still_owed(request.user),
     }
     return render(request, "accounts/account.html", context)
+
+
+def _tell_apart(browsers: list[dict]) -> None:
+    """Two "Chrome 131 on Linux" become "… (1)" and "… (2)": each Sign out button's accessible
+    name must say which browser it signs out."""
+    names = [browser["device"] for browser in browsers]
+    seen: dict[str, int] = {}
+    for browser in browsers:
+        if names.count(browser["device"]) > 1:
+            seen[browser["device"]] = seen.get(browser["device"], 0) + 1
+            browser["device"] = f"{browser['device']} ({seen[browser['device']]})"
 
 
 def _passkey_account(user: User, passkeys: list) -> dict | None:
@@ -115,8 +129,9 @@ def end_browser(request: HttpRequest) -> HttpResponse:
             ngettext("Signed out %(n)s other browser.", "Signed out %(n)s other browsers.", ended)
             % {"n": ended},
         )
-    elif end(request.user, handle):
-        messages.success(request, _("That browser is signed out."))
+    elif ended := end(request.user, handle):
+        device = device_of(ended.user_agent) or _("Unknown browser")
+        messages.success(request, _("%(device)s is signed out.") % {"device": device})
     else:
         messages.info(request, _("That browser was already signed out."))
     log_event("browsers_ended", user=request.user.pk)

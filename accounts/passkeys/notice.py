@@ -31,7 +31,7 @@ from accounts.models import Passkey, User
 from accounts.records.audit import device_in_owners_words, origin_of
 from accounts.records.log import log_event
 from accounts.refusals import Refused, open_signed
-from accounts.sessions.browsers import end_all
+from accounts.sessions.browsers import Why, end_all
 
 
 def announce(request: HttpRequest, passkey: Passkey) -> None:
@@ -117,7 +117,7 @@ def refuse(passkey: Passkey) -> None:
     with transaction.atomic():
         if not Passkey.objects.filter(pk=passkey.pk).delete()[0]:
             raise RefusalProblem("used")  # a second press meanwhile
-        end_all(passkey.user)
+        end_all(passkey.user, why=Why.PASSKEY_REFUSED)
     log_event("passkey_refused_by_inbox", user=passkey.user_id)
 
 

@@ -12,9 +12,10 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.records.log import log_event
-from accounts.sessions.browsers import ACTIVITY_GRANULARITY, note_activity
+from accounts.sessions.browsers import ACTIVITY_GRANULARITY, Why, note_activity, why_signed_out
 
 SIGNED_IN_AT = "signed_in_at"
 LAST_SEEN_AT = "last_seen_at"
@@ -24,6 +25,19 @@ KEPT = "kept_signed_in"
 SIGNED_IN_WITH = "signed_in_with"
 # A removed passkey's ID, for the next /account/ page to ask the browser to forget it.
 FORGET_PASSKEY = "passkey_to_forget"
+
+
+SIGNED_OUT_BECAUSE = {
+    Why.ANOTHER_BROWSER: gettext_lazy("You were signed out from another of your browsers."),
+    Why.UNDONE: gettext_lazy(
+        "You were signed out: a change of your address was undone from its old inbox."
+    ),
+    Why.DELETED: gettext_lazy("You were signed out: your account was deleted."),
+    Why.PASSKEY_REFUSED: gettext_lazy(
+        "You were signed out: a passkey was refused from the email about it, which signs out "
+        "every browser."
+    ),
+}
 
 
 def start_session_clock(request: HttpRequest, keep: bool = False) -> None:
@@ -61,6 +75,13 @@ def session_lifetime_middleware(get_response):
             elif now - last_seen_at > ACTIVITY_GRANULARITY:
                 request.session[LAST_SEEN_AT] = now
                 note_activity(request)
+        elif (
+            cookie := request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        ) and request.session.is_empty():
+            # A session cookie with no session behind it: ended from elsewhere, or long ago.
+            # SessionMiddleware drops the cookie on this response, so this is asked once.
+            if why := why_signed_out(cookie):
+                messages.info(request, SIGNED_OUT_BECAUSE[why])
         return get_response(request)
 
     return middleware

@@ -89,6 +89,8 @@ def reason_in_words(explanation: str) -> str:
     for start, reason in REASONS.items():
         if explanation.startswith(start):
             return reason
+    if "too long" in explanation:  # "… is invalid (Label too long)", and its kin
+        return REASONS["The email address is too long"]
     if "character" in explanation:
         return _("The address has a character an email address cannot have.")
     return _("Check it for a typing mistake.")

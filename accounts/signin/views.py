@@ -1,8 +1,10 @@
 """Asking for a sign-in email, waiting for it (and typing its code), signing out, and the
 admin's way in: the same emailed link or code."""
 
+import math
 import time
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from http import HTTPStatus
 from urllib.parse import urlencode
 
@@ -60,7 +62,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _sign_in_page(request)
     form = LoginLinkForm(request.POST)
-    if form.is_valid() and form.cleaned_data["resend"] and _cooling_down(request):
+    if form.is_valid() and form.cleaned_data["resend"] and _cool_down_left(request):
+        # The page counts down to when a press sends again (templates/accounts/_resend_form.html).
         messages.info(request, _("We sent an email moments ago. It can take a minute to arrive."))
         return _check_inbox_redirect(form.cleaned_data["next"])
     try:
@@ -133,12 +136,15 @@ def _prove_first(request: HttpRequest, form: LoginLinkForm, next_url: str) -> Ht
     return render(request, "accounts/prove.html", context, status=status)
 
 
-def _cooling_down(request: HttpRequest) -> bool:
+def _cool_down_left(request: HttpRequest, status: str | None = None) -> int:
+    """Whole seconds until "Send a new email" sends again; 0 when it sends at once."""
     issued_at = pending_code_issued_at(request)
-    if issued_at is None or time.time() - issued_at >= RESEND_COOL_DOWN:
-        return False
+    left = math.ceil(issued_at + RESEND_COOL_DOWN - time.time()) if issued_at else 0
+    if left <= 0:
+        return 0
     # "Try again" after an email that could not be delivered is never held back.
-    return delivery_status(pending_request(request)) != SignInEmail.Status.FAILED
+    status = status or delivery_status(pending_request(request))
+    return 0 if status == SignInEmail.Status.FAILED else left
 
 
 def _check_inbox_redirect(next_url: str) -> HttpResponse:
@@ -188,25 +194,31 @@ def _check_inbox_page(
     """The page: where the email stands, whom it is from, until when its code works."""
     issued_at = pending_code_issued_at(request)
     expires_at = issued_at + settings.LOGIN_LINK_MAX_AGE if issued_at else None
+    expired = expires_at is not None and time.time() >= expires_at
     email_id = pending_request(request)
+    # Not while only accounts get mail: "sent" at once for a new address, "sending" for an
+    # account would tell them apart (found 2026-12-06).
+    delivery = delivery_status(email_id) if email_id else None
     context = {
-        # Not while only accounts get mail: "sent" at once for a new address, "sending" for an
-        # account would tell them apart (found 2026-12-06).
-        "delivery": delivery_status(email_id)
-        if email_id and not request.session.get(ACCOUNTS_ONLY)
-        else None,
+        "delivery": None if request.session.get(ACCOUNTS_ONLY) else delivery,
         "form": form,
         "address": address,
         "shown_address": display_address(address),
         "next_url": next_url,
-        "sender": settings.DEFAULT_FROM_EMAIL,
+        # "Latchkey" and "sign-in@example.com", as a mail client lists them, not "Name <…>".
+        "sender": parseaddr(settings.DEFAULT_FROM_EMAIL),
         "subject": _("… is your %(site)s sign-in code") % {"site": settings.SITE_NAME},
         "expires_at": datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
         "minutes": max(1, settings.LOGIN_LINK_MAX_AGE // 60),
         "keep_days": keep_days(),
-        "code_dead": status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GONE),
+        "code_dead": expired or status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GONE),
+        "expired": expired,
+        "resend_in": 0 if expired else _cool_down_left(request, delivery),
         "accounts_only": request.session.get(ACCOUNTS_ONLY, False),
     }
+    if not context["code_dead"]:
+        # What the person came to do here, on arrival and after a wrong try.
+        form.fields["code"].widget.attrs["autofocus"] = True
     response = render(request, "accounts/check_inbox.html", context, status=status)
     if status == HTTPStatus.TOO_MANY_REQUESTS:
         response["Retry-After"] = str(max(1, int(expires_at - time.time())) if expires_at else 60)

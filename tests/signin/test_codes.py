@@ -2,8 +2,9 @@
 
 import re
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -87,7 +88,7 @@ def test_a_wrong_code_says_how_many_tries_are_left_then_the_code_dies(mailbox, a
     last = answers[4].content.decode()
     assert "Too many wrong codes" in last
     assert 'name="code"' not in last  # no field for a code that can no longer work
-    assert '<button type="submit" class="button">Send a new email</button>' in last
+    assert re.search(r'<button type="submit" class="button"[^>]*>Send a new email</button>', last)
     assert right_afterwards.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert "Send a new email" in right_afterwards.content.decode()
     assert laptop.get("/dashboard/").status_code == HTTPStatus.FOUND
@@ -111,7 +112,53 @@ def test_a_code_expires_with_the_link(mailbox, alice):
         late = type_code(laptop, code)
 
     assert late.status_code == HTTPStatus.GONE
-    assert "This code has expired" in late.content.decode()
+    assert "Your code and link have expired" in late.content.decode()
+
+
+def test_after_the_deadline_the_page_says_code_and_link_expired_and_offers_a_new_email(
+    mailbox, alice
+):
+    laptop = behind_the_proxy()
+    ask(laptop, mailbox)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=10, seconds=1)):
+        page = laptop.get("/check-inbox/").content.decode()
+
+    assert "Your code and link have expired" in page
+    assert 'name="code"' not in page  # no field for a code that can no longer work
+    # One way on, the loud one: a new email (its link and code are new too).
+    assert re.findall(r'<button type="submit" class="(button[^"]*)"[^>]*>([^<]+)<', page)[:1] == [
+        ("button", "Send a new email")
+    ]
+
+
+def test_a_press_of_send_a_new_email_too_soon_says_when_it_will_work(mailbox, alice):
+    laptop = behind_the_proxy()
+    ask(laptop, mailbox)
+    resend = {"email": "alice@example.com", "resend": "1", "as_typed": "1"}
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=12), tick=False):
+        too_soon = laptop.post("/", resend, follow=True).content.decode()
+    assert mailbox.messages == []
+    assert "We sent an email moments ago" in too_soon
+    assert re.search(r"You can send a new email in <span data-seconds>1[89]</span> s\.", too_soon)
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=31)):
+        assert laptop.post("/", resend)["Location"] == "/check-inbox/"
+    assert len(mailbox.messages) == 1  # after the cool-down, a press sends at once
+
+
+def test_the_code_field_has_focus_on_arrival_and_after_a_wrong_try(mailbox, alice):
+    laptop = behind_the_proxy()
+    code = ask(laptop, mailbox)
+
+    arrival = laptop.get("/check-inbox/").content.decode()
+    wrong = type_code(laptop, "000 000" if code != "000 000" else "111 111").content.decode()
+
+    for page in (arrival, wrong):
+        field = re.search(r'<input[^>]*name="code"[^>]*>', page).group(0)
+        assert " autofocus" in field
+        assert page.count("autofocus") == 1
 
 
 def test_the_link_and_the_code_of_one_email_sign_in_once(mailbox, alice):
@@ -181,10 +228,33 @@ def test_the_check_inbox_page_names_sender_subject_and_deadline(mailbox, alice):
 
     page = laptop.get("/check-inbox/").content.decode()
 
-    assert "It comes from <strong>Latchkey &lt;sign-in@signin.example.test&gt;</strong>" in page
+    # The sender as a mail client lists it: its name, and its address beside it.
+    assert "It comes from <strong>Latchkey</strong> (sign-in@signin.example.test)" in page
     assert "… is your Latchkey sign-in code" in page
+    # The browser has not said its zone: the time is in UTC, and says so.
     assert re.search(r'work until <time datetime="[^"]+">\d\d:\d\d UTC</time> \(10 minutes\)', page)
     assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
+
+
+def test_the_deadline_is_in_the_readers_zone_once_their_browser_has_said_it(mailbox, alice):
+    laptop = behind_the_proxy()
+    laptop.cookies["zone"] = "Asia/Kolkata"  # what static/js/zone.js writes; UTC+05:30
+    ask(laptop, mailbox)
+
+    page = laptop.get("/check-inbox/").content.decode()
+
+    instant, shown = re.search(r'work until <time datetime="([^"]+)">([^<]+)</time>', page).groups()
+    expected = datetime.fromisoformat(instant).astimezone(ZoneInfo("Asia/Kolkata"))
+    assert shown == expected.strftime("%H:%M")  # no UTC clock time, and no "UTC"
+    assert instant.endswith("+00:00")
+
+
+def test_a_zone_the_zone_database_does_not_know_is_ignored(mailbox, alice):
+    laptop = behind_the_proxy()
+    laptop.cookies["zone"] = "Mars/Olympus_Mons"
+    ask(laptop, mailbox)
+
+    assert re.search(r"\d\d:\d\d UTC</time>", laptop.get("/check-inbox/").content.decode())
 
 
 @pytest.mark.system

@@ -312,3 +312,58 @@ def test_a_browser_in_another_language_gets_its_pages_and_its_email(language, ma
     assert message["Content-Language"] == language
     assert message["Subject"] == subject
     assert asked in browser.get("/check-inbox/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_chosen_language_wins_over_the_browsers_and_is_kept_for_notices(mailbox, alice):
+    from tests.helpers import signed_in_by_code
+
+    browser = signed_in_by_code(mailbox, **{"Accept-Language": "de"})
+    assert '<html lang="de"' in browser.get("/account/").content.decode()
+    alice.refresh_from_db()
+    assert alice.language == "de"  # remembered at sign-in
+
+    chosen = browser.post("/language/", {"language": "es", "next": "/account/"})
+
+    assert chosen.status_code == HTTPStatus.FOUND and chosen["Location"] == "/account/"
+    assert '<html lang="es"' in browser.get("/account/").content.decode()
+    alice.refresh_from_db()
+    assert alice.language == "es"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("posted", "lands"),
+    [
+        ({"language": "fr", "next": "https://evil.example/"}, "/"),
+        ({"language": "fr", "next": "/link/?sesame=x"}, "/"),
+        ({"language": "tlh", "next": "/account/"}, "/account/"),
+    ],
+)
+def test_the_chooser_goes_nowhere_unsafe_and_ignores_a_language_we_do_not_offer(posted, lands):
+    from django.test import Client
+
+    browser = Client(headers={"X-Forwarded-Proto": "https"})
+    answer = browser.post("/language/", posted)
+
+    assert answer.status_code == HTTPStatus.FOUND and answer["Location"] == lands
+    expected = posted["language"] if posted["language"] != "tlh" else "en"
+    assert f'<html lang="{expected}"' in browser.get("/").content.decode()
+
+
+def test_the_chooser_works_without_javascript_and_names_each_language_in_itself(client):
+    page = client.get("/", headers={"Accept-Language": "fr"}).content.decode()
+    chooser = page.split('class="languages"')[1].split("</form>")[0]
+
+    assert '<li lang="fr"><span aria-current="true">Français</span>' in chooser
+    for code, name in [("en", "English"), ("de", "Deutsch"), ("es", "Español")]:
+        button = f'name="language" value="{code}">{name}</button>'
+        assert f'<li lang="{code}"><button class="link-button" type="submit" {button}' in chooser
+
+
+def test_the_stylesheet_uses_logical_properties_only():
+    css = (ROOT / "static/css/site.css").read_text()
+    rules = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+
+    physical = re.findall(r"[\w-]*(?:left|right|top|bottom)[\w-]*\s*:", rules)
+    assert physical == [], "use margin-inline-start, inset-block-start, … (right-to-left)"

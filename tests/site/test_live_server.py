@@ -10,7 +10,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 
 from accounts.models import User
-from tests.helpers import ask_for_a_link, csrf_token_in, link_in, our_app, path_of
+from tests.helpers import ask_for_a_link, code_in, csrf_token_in, link_in, our_app, path_of
 
 pytestmark = pytest.mark.system
 
@@ -86,3 +86,31 @@ def test_fifty_simultaneous_submissions_of_one_link_sign_in_exactly_once(crowded
         if SessionStore().decode(session.session_data).get(SESSION_KEY) == str(alice.pk)
     ]
     assert len(signed_in_sessions) == 1
+
+
+def test_a_german_browser_gets_german_pages_and_a_german_email_end_to_end(live_app, mailbox):
+    from django.utils import translation
+
+    with live_app.client() as browser:
+        browser.headers["Accept-Language"] = "de-DE,de;q=0.9,en;q=0.5"
+        sign_in_page = browser.get("/")
+        asked = ask_for_a_link(browser, "alice@example.com")
+        check_inbox = browser.get(asked.headers["Location"])
+        message = mailbox.wait_for(1)[0]
+        signed_in = browser.post(
+            "/check-inbox/",
+            data={
+                "code": code_in(message),
+                "csrfmiddlewaretoken": csrf_token_in(check_inbox.text),
+            },
+        )
+        dashboard = browser.get(signed_in.headers["Location"])
+
+    with translation.override("de"):
+        words = [translation.gettext(text) for text in ("Check your inbox", "Sign in")]
+    assert '<html lang="de"' in sign_in_page.text and words[1] in sign_in_page.text
+    assert words[0] in check_inbox.text
+    assert message["Content-Language"] == "de"
+    assert "ist Ihr Anmeldecode" in message["Subject"]
+    assert '<html lang="de"' in dashboard.text
+    assert User.objects.get(email="alice@example.com").language == "de"
