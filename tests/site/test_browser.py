@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -21,7 +22,7 @@ import trustme
 from axe_playwright_python.sync_playwright import Axe
 from django.template.loader import render_to_string
 from django.test import RequestFactory
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.defaults import server_error
 from playwright.sync_api import Page, expect, sync_playwright
 from sesame.utils import get_query_string
@@ -196,7 +197,7 @@ def test_the_account_page_lists_this_browser_and_what_happened(app, page, axe, m
 
     expect(heading(page)).to_have_text("Your account")
     expect(page.get_by_text("this browser")).to_be_visible()
-    expect(page.get_by_text("signed in (link)")).to_be_visible()
+    expect(page.get_by_text("Signed in with the emailed link")).to_be_visible()
     look_at(page, axe, "account")
 
 
@@ -883,3 +884,119 @@ def test_past_the_networks_allowance_the_browser_proves_some_work_and_the_email_
     assert mailbox.message_to(address)
     assert widget_state(page) == ""  # a new page: the proof went with the form
     print(f"proof of work solved in {solved_in:.2f} s at 4x CPU throttling ({page.viewport_name})")
+
+
+# --- The person's own language and time, and the rough edges of #15 -----------------------------
+
+
+@pytest.fixture(scope="module")
+def app_with_short_links(django_db_setup, certificate):
+    # Links and codes that expire in two seconds: the expired page, reached without a clock
+    # trick on the server.
+    yield from https_app(certificate, LOGIN_LINK_MAX_AGE="2")
+
+
+def test_after_the_deadline_only_a_new_email_is_offered(app_with_short_links, page, axe, mailbox):
+    app = app_with_short_links
+    address = f"late-{page.viewport_name}@example.com"
+    ask_for_a_link(page, app, address)
+    mailbox.message_to(address)
+
+    def expired() -> bool:
+        page.reload()
+        return heading(page).text_content() == "Your code and link have expired"
+
+    eventually(expired, timeout=10, what="the expired page")
+    expect(page.get_by_label("Code from the email")).to_have_count(0)
+    expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send a new email")).to_be_visible()
+    look_at(page, axe, "check-inbox-expired")
+
+
+def test_a_resend_too_soon_counts_down_to_when_it_works(app, page, axe, mailbox):
+    page.clock.install()  # the page's own clock, so the countdown can be fast-forwarded
+    address = f"soon-{page.viewport_name}@example.com"
+    ask_for_a_link(page, app, address)
+    mailbox.message_to(address)
+    expect(page.get_by_label("Code from the email")).to_be_focused()
+
+    page.get_by_role("button", name="Send a new email").click()
+
+    expect(page.get_by_text("We sent an email moments ago")).to_be_visible()
+    waiting = page.locator("#resend-wait")
+    expect(waiting).to_contain_text(re.compile(r"You can send a new email in \d+ s\."))
+    first = int(waiting.locator("[data-seconds]").text_content())
+    assert 0 < first <= 30
+    look_at(page, axe, "check-inbox-resend-wait")
+    page.clock.fast_forward(2000)
+    expect(waiting.locator("[data-seconds]")).not_to_have_text(str(first))
+    page.clock.fast_forward(31_000)
+    expect(
+        page.get_by_role("status").filter(has_text="You can send a new email now.")
+    ).to_be_visible()
+    look_at(page, axe, "check-inbox-resend-ready")
+
+
+def test_a_browser_signed_out_from_another_is_named_and_told(app, page, axe, mailbox, chromium):
+    other = chromium.new_context(ignore_https_errors=True).new_page()
+    for browser in (other, page):
+        ask_for_a_link(browser, app, "alice@example.com")
+        browser.goto(link_in(mailbox.message_to("alice@example.com")))
+        browser.get_by_role("button", name="Sign in").click()
+        mailbox.clear()
+
+    page.goto(app.origin + "/account/")
+    rows = page.locator(".browsers li")
+    expect(rows.first).to_contain_text("this browser")  # this one first, though not the newest
+    sign_outs = page.get_by_role("button", name=re.compile(r"^Sign out HeadlessChrome"))
+    expect(sign_outs).to_have_count(1)
+    name = sign_outs.get_attribute("aria-label")
+    assert name.endswith("on Linux (2)")  # both are "HeadlessChrome … on Linux": told apart
+    look_at(page, axe, "account-two-browsers")
+
+    sign_outs.click()
+    expect(page.get_by_role("status")).to_contain_text("on Linux is signed out.")
+    other.goto(app.origin + "/account/")
+    expect(other.get_by_role("status")).to_have_text(
+        "You were signed out from another of your browsers."
+    )
+    other.context.close()
+
+
+GERMAN_WORDS = ("Sign in", "Email address", "Check your inbox")
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_a_german_reader_in_berlin_signs_in_in_german_and_local_time(
+    app, chromium, axe, mailbox, viewport
+):
+    options = PHONE if viewport == "phone" else {"viewport": VIEWPORTS[viewport]}
+    context = chromium.new_context(
+        ignore_https_errors=True, locale="de-DE", timezone_id="Europe/Berlin", **options
+    )
+    page = context.new_page()
+    page.viewport_name, page.problems = f"{viewport}-de", []
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+
+    with translation.override("de"):
+        german = {text: translation.gettext(text) for text in GERMAN_WORDS}
+    page.goto(app.origin + "/")
+    expect(heading(page)).to_have_text(german["Sign in"])
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    look_at(page, axe, "sign-in-de")
+    page.get_by_label(german["Email address"]).fill("berlin@example.com")
+    page.locator("form").first.get_by_role("button").click()
+
+    expect(heading(page)).to_have_text(german["Check your inbox"])
+    until = page.locator("time").first
+    instant = datetime.fromisoformat(until.get_attribute("datetime"))
+    expect(until).to_have_text(instant.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M"))
+    look_at(page, axe, "check-inbox-de")
+    message = mailbox.message_to("berlin@example.com")
+    assert message["Content-Language"] == "de"
+
+    expect(page.get_by_role("button", name="Deutsch")).to_have_count(0)  # the current one
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(heading(page)).to_have_text("Check your inbox")
+    context.close()
