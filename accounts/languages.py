@@ -1,23 +1,25 @@
 """The language chooser every page's footer holds: a form, so it works without JavaScript.
 
 Django's own set_language would also follow the Referer when `next` is missing; this one goes
-only where safe_next_url allows, and remembers a signed-in person's choice for their notices.
+back only to a plain path of this site, and keeps a signed-in person's choice for their notices
+when their browser is a long-known one.
 """
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import check_for_language
 from django.views.decorators.http import require_POST
 
+from accounts.account.new_browsers import long_known
 from accounts.models import User
 from accounts.pages import changes_no_way_in
-from accounts.signin.redirects import safe_next_url
 
 
 @changes_no_way_in
 @require_POST
 def choose_language(request: HttpRequest) -> HttpResponse:
-    response = HttpResponseRedirect(safe_next_url(request.POST.get("next")) or "/")
+    response = HttpResponseRedirect(_back_to(request.POST.get("next", "")))
     language = request.POST.get("language", "")
     if language not in dict(settings.LANGUAGES) or not check_for_language(language):
         return response  # an old page's choice we no longer offer: nothing to change
@@ -29,6 +31,24 @@ def choose_language(request: HttpRequest) -> HttpResponse:
         httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
         samesite=settings.LANGUAGE_COOKIE_SAMESITE,
     )
-    if request.user.is_authenticated and request.user.language != language:
-        User.objects.filter(pk=request.user.pk).update(language=language)
+    # Kept for the account's notices only from a browser it has used beyond the undo week: a
+    # session from one phished code must not choose the words the owner is warned in.
+    user = request.user
+    if user.is_authenticated and user.language != language and long_known(request, user):
+        User.objects.filter(pk=user.pk).update(language=language)
     return response
+
+
+def _back_to(path: str) -> str:
+    """The page the chooser was pressed on: a path of this site without a query (so without a
+    token). Unlike a sign-in's `next`, it may be a page that spends a credential when its form
+    is posted (the confirm page, an undo): going back to it by GET spends nothing, and its
+    token waits in its cookie (accounts/signin/link_cookie.py)."""
+    if (
+        path.startswith("/")
+        and not path.startswith(("//", "/\\"))
+        and not set(path) & set("?#\\")
+        and url_has_allowed_host_and_scheme(path, allowed_hosts={settings.SITE_HOST})
+    ):
+        return path
+    return "/"

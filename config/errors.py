@@ -1,20 +1,25 @@
 import sys
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.template.loader import render_to_string
-from django.views.defaults import server_error as django_server_error
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Django's 500 page, except when the database is out of reach: that is a 503, and passes.
+    """Our 500 page, except when the database is out of reach: that is a 503, and passes.
 
     Django calls this inside its exception handler, from a view or any middleware, so the
     exception being handled is at hand. Its health check reconnects on a later request.
     """
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
         # Rendered without the request: its context (messages, user) would ask the database.
-        response = HttpResponse(render_to_string("503.html"), status=503)
+        response = HttpResponse(render_to_string("503.html", _site()), status=503)
         response["Retry-After"] = "30"
         return response
-    return django_server_error(request)
+    # Django's own view renders with an empty context: the page would name no site.
+    return HttpResponseServerError(render_to_string("500.html", _site()))
+
+
+def _site() -> dict:
+    return {"site_name": settings.SITE_NAME}

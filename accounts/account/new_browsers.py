@@ -10,7 +10,8 @@ email (accounts/mail/owed.py).
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -27,26 +28,34 @@ from accounts.signin.addresses import display_address
 
 # Long enough to recognise a returning browser; the cookie says nothing by itself.
 DEVICE_COOKIE_AGE = 60 * 60 * 24 * 400
+UNDO_WEEK = timedelta(days=settings.ACCOUNT_UNDO_DAYS)
 
 
-def recognise(request: HttpRequest, user: User, first_sign_in: bool) -> str | None:
-    """After a sign-in: queue a notice if this browser is new to the account.
+class Recognised(NamedTuple):
+    # A new device cookie value to set; None when the browser already has one.
+    cookie: str | None
+    # A browser the account has used for longer than the undo week: it may set the language
+    # and zone the account's notices are written in. A browser signed in with one phished code
+    # may not: the owner is warned, and offered the way back, in their own words.
+    long_known: bool
 
-    Returns a new device cookie value to set, or None when the browser already has one.
-    """
+
+def recognise(request: HttpRequest, user: User, first_sign_in: bool) -> Recognised:
+    """After a sign-in: queue a notice if this browser is new to the account."""
     value = request.COOKIES.get(settings.DEVICE_COOKIE_NAME, "")
     new_cookie = None
     if not value or len(value) > 64:
         value = new_cookie = secrets.token_urlsafe(24)
     digest = hashlib.sha256(value.encode()).hexdigest()
-    known = KnownDevice.objects.filter(user=user, digest=digest)
-    if new_cookie is None and known.exists():
-        return None  # a returning browser: one indexed read, no notice
+    if new_cookie is None and (first_seen := _first_seen(user, digest)):
+        # A returning browser: one indexed read, no notice.
+        return Recognised(None, long_known=first_seen < timezone.now() - UNDO_WEEK)
     try:
         with transaction.atomic():
             device = KnownDevice.objects.create(user=user, digest=digest)
     except IntegrityError:
-        return new_cookie  # two sign-ins of one browser at once: the other one announced it
+        # Two sign-ins of one browser at once: the other one announced it.
+        return Recognised(new_cookie, long_known=False)
     if not first_sign_in:
         origin = origin_of(request)
         now = timezone.now()
@@ -63,7 +72,21 @@ def recognise(request: HttpRequest, user: User, first_sign_in: bool) -> str | No
             user=user,
             deadline=now + NOTICES_TRIED_FOR,
         )
-    return new_cookie
+    return Recognised(new_cookie, long_known=False)
+
+
+def long_known(request: HttpRequest, user: User) -> bool:
+    """Whether this browser has been the account's for longer than the undo week."""
+    value = request.COOKIES.get(settings.DEVICE_COOKIE_NAME, "")
+    if not value or len(value) > 64:
+        return False
+    first_seen = _first_seen(user, hashlib.sha256(value.encode()).hexdigest())
+    return first_seen is not None and first_seen < timezone.now() - UNDO_WEEK
+
+
+def _first_seen(user: User, digest: str) -> datetime | None:
+    known = KnownDevice.objects.filter(user=user, digest=digest)
+    return known.values_list("first_seen", flat=True).first()
 
 
 def set_device_cookie(response: HttpResponse, value: str | None) -> None:

@@ -25,6 +25,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 from anymail.exceptions import AnymailError
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.tasks import Task, default_task_backend
@@ -80,13 +81,16 @@ def owe(
 
 
 def _reader(user: User | None) -> dict:
-    """The language and zone to write in: the account's own, remembered at its last sign-in,
-    rather than those of the browser that caused the email (which may not be the owner's); the
-    page's when the account has none yet."""
+    """The language and zone to write in: the account's own, set by its first sign-in and by
+    long-known browsers only (accounts/signin/finish.py), never by the browser whose doing the
+    email reports (it may be an intruder's); an account from before languages is English. With
+    no account, the page's."""
+    if user is not None:
+        return {"language": user.language or settings.LANGUAGE_CODE, "time_zone": user.time_zone}
     zone = timezone.get_current_timezone_name()
     return {
-        "language": (user and user.language) or translation.get_language() or "",
-        "time_zone": (user and user.time_zone) or ("" if zone == "UTC" else zone),
+        "language": translation.get_language() or "",
+        "time_zone": "" if zone == "UTC" else zone,
     }
 
 

@@ -44,12 +44,14 @@ class UserManager(BaseUserManager):
         requests all pass. One conditional UPDATE is serialised by the database: of many
         claims of one link or code, exactly one wins, and every older link and code dies.
 
-        The same write keeps the sign-in's language and zone for the notices no page of the
-        person's asks for (accounts/mail/owed.py). `user` in memory keeps the old ones: a notice
-        this request owes (a new browser) is written in the owner's, not in the new browser's.
+        The first claim also keeps the sign-in's language and zone, for the notices no page
+        of the person's asks for (accounts/mail/owed.py); later ones change them only from a
+        long-known browser (accounts/signin/finish.py).
         """
         claimed = self.filter(pk=user.pk, last_login=seen_last_login)
-        return bool(claimed.update(last_login=timezone.now(), **_reader_now()))
+        # The account's first sign-in: its language and zone are this browser's.
+        reader = _reader_now() if seen_last_login is None else {}
+        return bool(claimed.update(last_login=timezone.now(), **reader))
 
     def get_by_natural_key(self, email: str) -> "User":
         try:

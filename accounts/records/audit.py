@@ -85,26 +85,33 @@ def network_of(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-# Bounded: User-Agents are whatever clients send.
-@lru_cache(maxsize=1024)
 def device_of(user_agent: str) -> str:
     """ "Chrome 131 on Mac OS X": a short description, parsed when shown, not when written, in
     the active language (a notice's caller makes it the owner's: accounts/mail/owed.py)."""
     if not user_agent:
         return ""
-    parsed = parse(user_agent)
-    browser = parsed.user_agent.family if parsed.user_agent else gettext("a browser")
-    if parsed.user_agent and parsed.user_agent.major:
-        browser += f" {parsed.user_agent.major}"
-    system = parsed.os.family if parsed.os and parsed.os.family != "Other" else ""
+    browser, system = _parsed(user_agent)
+    browser = browser or gettext("a browser")
     if not system:
         return browser
     return gettext("%(browser)s on %(system)s") % {"browser": browser, "system": system}
 
 
+# Bounded: User-Agents are whatever clients send. Names only: the words around them are the
+# reader's language, which a cache keyed on the User-Agent alone would fix for everyone.
+@lru_cache(maxsize=1024)
+def _parsed(user_agent: str) -> tuple[str, str]:
+    parsed = parse(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent else ""
+    if parsed.user_agent and parsed.user_agent.major:
+        browser += f" {parsed.user_agent.major}"
+    system = parsed.os.family if parsed.os and parsed.os.family != "Other" else ""
+    return browser, system
+
+
 def device_in_owners_words(user: User, user_agent: str) -> str:
     """device_of() for a notice to `user`: in the language the notice is written in."""
-    with translation.override(user.language or translation.get_language()):
+    with translation.override(user.language or settings.LANGUAGE_CODE):
         return device_of(user_agent)
 
 

@@ -28,7 +28,11 @@ FORGET_PASSKEY = "passkey_to_forget"
 
 
 SIGNED_OUT_BECAUSE = {
-    Why.ANOTHER_BROWSER: gettext_lazy("You were signed out from another of your browsers."),
+    # Not "another of your browsers": the server cannot know it was the owner's.
+    Why.ANOTHER_BROWSER: gettext_lazy(
+        "This browser was signed out from another browser signed in to your account. If that "
+        "was not you, sign in and look at where you are signed in."
+    ),
     Why.UNDONE: gettext_lazy(
         "You were signed out: a change of your address was undone from its old inbox."
     ),

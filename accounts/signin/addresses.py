@@ -74,6 +74,9 @@ REASONS = {
         "The part after the @ is a name kept for tests and private networks, not for email."
     ),
     "The email address is too long": _("This address is too long."),
+    "After the @-sign, periods cannot be separated by so many characters": _(
+        "A part of the domain is too long: at most 63 characters between dots."
+    ),
     "Internationalized characters before the @-sign are not supported": _(
         "Letters with accents, or from other alphabets, before the @ are not supported here."
     ),
@@ -91,7 +94,7 @@ def reason_in_words(explanation: str) -> str:
             return reason
     if "too long" in explanation:  # "… is invalid (Label too long)", and its kin
         return REASONS["The email address is too long"]
-    if "character" in explanation:
+    if "invalid character" in explanation or "unsafe character" in explanation:
         return _("The address has a character an email address cannot have.")
     return _("Check it for a typing mistake.")
 

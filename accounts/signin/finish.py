@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib.auth import login
 from django.http import HttpRequest
+from django.utils import translation
 
 from accounts.account.new_browsers import recognise, set_device_cookie
 from accounts.client_ip import client_ip
@@ -13,6 +14,7 @@ from accounts.sessions.browsers import note_sign_in
 from accounts.sessions.lifetime import SIGNED_IN_WITH, start_session_clock
 from accounts.sessions.pruning import prune_now_and_then
 from accounts.signin.redirects import go_to
+from accounts.zones import reported_zone
 
 Kind = SignInEvent.Kind
 
@@ -35,8 +37,20 @@ def sign_in_browser(
     prune_now_and_then()
     log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
     record(Kind.SIGNED_IN, request, user, detail=method)
-    device_cookie = recognise(request, user, first_sign_in=previous_sign_in is None)
+    seen = recognise(request, user, first_sign_in=previous_sign_in is None)
+    if seen.long_known:
+        remember_language_and_zone(request, user)
     response = go_to(next_url)
     response.delete_cookie(settings.LOGIN_LINK_COOKIE_NAME)
-    set_device_cookie(response, device_cookie)
+    set_device_cookie(response, seen.cookie)
     return response
+
+
+def remember_language_and_zone(request: HttpRequest, user: User) -> None:
+    """Keep this sign-in's language and zone for the account's notices (the first sign-in's
+    are kept by its claim: accounts/models/users.py). One UPDATE, only when one changed."""
+    language = translation.get_language() or user.language
+    zone = reported_zone(request) or user.time_zone
+    if (language, zone) != (user.language, user.time_zone):
+        user.language, user.time_zone = language, zone
+        User.objects.filter(pk=user.pk).update(language=language, time_zone=zone)

@@ -51,6 +51,7 @@ from accounts.signin.redirects import go_to, safe_next_url
 from accounts.signin.typos import suggestion
 
 Kind = SignInEvent.Kind
+Status = SignInEmail.Status
 
 # "Send a new email" pressed again within this many seconds sends nothing and says why.
 RESEND_COOL_DOWN = 30
@@ -199,8 +200,9 @@ def _check_inbox_page(
     # Not while only accounts get mail: "sent" at once for a new address, "sending" for an
     # account would tell them apart (found 2026-12-06).
     delivery = delivery_status(email_id) if email_id else None
+    accounts_only = request.session.get(ACCOUNTS_ONLY, False)
     context = {
-        "delivery": None if request.session.get(ACCOUNTS_ONLY) else delivery,
+        "delivery": None if accounts_only else delivery,
         "form": form,
         "address": address,
         "shown_address": display_address(address),
@@ -213,8 +215,11 @@ def _check_inbox_page(
         "keep_days": keep_days(),
         "code_dead": expired or status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GONE),
         "expired": expired,
-        "resend_in": 0 if expired else _cool_down_left(request, delivery),
-        "accounts_only": request.session.get(ACCOUNTS_ONLY, False),
+        # While only accounts get mail, as if queued: "failed" (no countdown) is an account's.
+        "resend_in": 0
+        if expired
+        else _cool_down_left(request, Status.QUEUED if accounts_only else delivery),
+        "accounts_only": accounts_only,
     }
     if not context["code_dead"]:
         # What the person came to do here, on arrival and after a wrong try.

@@ -1,5 +1,5 @@
 // "You can send a new email in 23 s.", drawn by the server, counted down to zero; then the
-// sentence gives way to "You can send a new email now.", said once by its status region (the
+// sentence gives way to "You can send a new email now.", said once by its live region (the
 // seconds themselves are not announced: a screen reader would speak every one of them).
 for (const clock of document.querySelectorAll("[data-countdown]")) {
   const ends = Date.now() + Number(clock.dataset.countdown) * 1000;

@@ -185,6 +185,24 @@ def test_past_the_site_budget_only_accounts_get_mail_and_the_operator_hears_once
     assert "budget is spent" in mailbox.message_to("ops@example.com")["Subject"]
 
 
+def test_past_the_site_budget_an_accounts_failed_email_looks_like_a_newcomers(mailbox, settings):
+    settings.RATE_LIMIT_SITE = "4/1h"
+    User.objects.create_user("member@example.com")
+    for n in range(4):
+        proven_send(f"198.51.100.{60 + n}", f"early{n}@example.com")
+    newcomer, _ = proven_send("198.51.100.64", "new@example.com")
+    mailbox.refusals = ["550 5.1.1 No such mailbox"]  # the member's mail fails for good
+    member, _ = proven_send("198.51.100.65", "member@example.com")
+
+    pages = [browser.get("/check-inbox/").text for browser in (newcomer, member)]
+
+    assert SignInEmail.objects.get(address="member@example.com").status == "failed"
+    # Neither "could not send" nor a missing countdown tells the account apart (review, 12-06).
+    for page in pages:
+        assert 'id="resend-wait"' in page
+        assert "We could not send the email" not in page
+
+
 def test_a_proof_solved_for_one_network_is_refused_from_another(mailbox):
     for n in range(5):
         ask("198.51.100.90", f"person{n}@example.com")

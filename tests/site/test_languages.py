@@ -18,6 +18,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.conf import settings as django_settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -176,9 +177,13 @@ class VisibleText(HTMLParser):
         super().__init__()
         self.texts: list[str] = []
         self.skipping: list[str] = []
+        self.language: str | None = None
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
+        if tag == "html":
+            self.language = attributes.get("lang")
+            return
         if self.skipping or tag in {"script", "style"} or attributes.get("lang", PSEUDO) != PSEUDO:
             if tag not in {"input", "meta", "link", "br", "img"}:
                 self.skipping.append(tag)
@@ -211,11 +216,19 @@ def english_in(texts: list[str]) -> list[str]:
     return left
 
 
+def read(html_text: str) -> VisibleText:
+    """The visible text of a page or email, which must be in the pseudo-locale: said so by its
+    <html lang>, and with words of ours in it (a run in English would find no English)."""
+    reader = VisibleText()
+    reader.feed(html_text)
+    assert reader.language == PSEUDO, reader.language
+    assert any(re.search("[Ａ-Ｚａ-ｚ]{2}", text) for text in reader.texts), reader.texts
+    return reader
+
+
 def english_on(response) -> list[str]:
     assert response.status_code < HTTPStatus.INTERNAL_SERVER_ERROR
-    reader = VisibleText()
-    reader.feed(response.content.decode())
-    return english_in(reader.texts)
+    return english_in(read(response.content.decode()).texts)
 
 
 def test_no_page_shows_english_nobody_can_translate(pseudo, mailbox, alice):
@@ -279,9 +292,12 @@ EMAILS = sorted(
 @pytest.mark.parametrize("name", EMAILS)
 def test_no_email_says_english_nobody_can_translate(name, pseudo):
     message = _written(f"emails/{name}", "alice@example.com", email_context(), pseudo, "")
-    reader = VisibleText()
-    reader.feed(message.alternatives[0].content)
+    reader = read(message.alternatives[0].content)
 
+    assert message.extra_headers["Content-Language"] == pseudo
+    assert re.search("[Ａ-Ｚａ-ｚ]{2}", message.subject) and re.search(
+        "[Ａ-Ｚａ-ｚ]{2}", message.body
+    )
     assert english_in([message.subject, message.body]) == []
     assert english_in(reader.texts) == []
 
@@ -302,6 +318,11 @@ def test_a_browser_in_another_language_gets_its_pages_and_its_email(language, ma
     assert f'<html lang="{language}" dir="ltr">' in sign_in_page.content.decode()
     browser.post("/", {"email": "alice@example.com"})
     message = mailbox.message_to("alice@example.com")
+    with translation.override("en"):
+        english = render_to_string(
+            "emails/login_link_subject.txt",
+            {"code": code_in(message), "site_name": django_settings.SITE_NAME},
+        ).strip()
     with translation.override(language):
         subject = render_to_string(
             "emails/login_link_subject.txt",
@@ -310,24 +331,53 @@ def test_a_browser_in_another_language_gets_its_pages_and_its_email(language, ma
         asked = translation.gettext("Check your inbox")
 
     assert message["Content-Language"] == language
-    assert message["Subject"] == subject
+    assert message["Subject"] == subject != english  # translated, by our catalogue
+    assert asked != "Check your inbox"
     assert asked in browser.get("/check-inbox/").content.decode()
 
 
+def signed_in(mailbox, language: str, browser=None):
+    """A browser (this one, or a new one) that asked in `language` and typed the code."""
+    from tests.helpers import behind_the_proxy
+
+    browser = browser or behind_the_proxy()
+    browser.defaults["HTTP_ACCEPT_LANGUAGE"] = language
+    mailbox.clear()
+    browser.post("/", {"email": "alice@example.com"})
+    code = code_in(mailbox.message_to("alice@example.com"))
+    assert browser.post("/check-inbox/", {"code": code})["Location"] == "/dashboard/"
+    return browser
+
+
 @pytest.mark.django_db
-def test_the_chosen_language_wins_over_the_browsers_and_is_kept_for_notices(mailbox, alice):
-    from tests.helpers import signed_in_by_code
+def test_one_phished_code_cannot_choose_the_words_the_owner_is_warned_in(mailbox, alice):
+    signed_in(mailbox, "en")  # the owner's first sign-in: the account's language
+    mailbox.clear()
 
-    browser = signed_in_by_code(mailbox, **{"Accept-Language": "de"})
-    assert '<html lang="de"' in browser.get("/account/").content.decode()
+    intruder = signed_in(mailbox, "es")
+    notice = mailbox.message_to("alice@example.com", subject="A new sign-in")
+    intruder.post("/language/", {"language": "de", "next": "/account/"})
+
     alice.refresh_from_db()
-    assert alice.language == "de"  # remembered at sign-in
+    assert alice.language == "en"
+    assert notice["Content-Language"] == "en"
+    assert '<html lang="de"' in intruder.get("/account/").content.decode()  # its own pages
 
-    chosen = browser.post("/language/", {"language": "es", "next": "/account/"})
 
-    assert chosen.status_code == HTTPStatus.FOUND and chosen["Location"] == "/account/"
-    assert '<html lang="es"' in browser.get("/account/").content.decode()
+@pytest.mark.django_db
+def test_a_browser_known_beyond_the_undo_week_may_change_the_accounts_language(mailbox, alice):
+    laptop = signed_in(mailbox, "de")
     alice.refresh_from_db()
+    assert alice.language == "de"  # the first sign-in's
+
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        signed_in(mailbox, "fr", browser=laptop)
+        alice.refresh_from_db()
+        assert alice.language == "fr"
+        chosen = laptop.post("/language/", {"language": "es", "next": "/account/"})
+        alice.refresh_from_db()
+
+    assert chosen["Location"] == "/account/"
     assert alice.language == "es"
 
 
@@ -337,6 +387,11 @@ def test_the_chosen_language_wins_over_the_browsers_and_is_kept_for_notices(mail
     [
         ({"language": "fr", "next": "https://evil.example/"}, "/"),
         ({"language": "fr", "next": "/link/?sesame=x"}, "/"),
+        # Back to a page that spends a link when posted: by GET it spends nothing.
+        ({"language": "fr", "next": "/link/"}, "/link/"),
+        ({"language": "fr", "next": "/account/email/undo/"}, "/account/email/undo/"),
+        ({"language": "fr", "next": "//evil.example/"}, "/"),
+        ({"language": "fr", "next": "/\\evil.example/"}, "/"),
         ({"language": "tlh", "next": "/account/"}, "/account/"),
     ],
 )
