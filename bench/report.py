@@ -16,7 +16,7 @@ TARGETS = """\
 | Cold start under 1.5 s | {cold_start} |
 | A sign-in by code costs no more server CPU than one by link | {code_vs_link} |
 | A sign-in by passkey costs no more server CPU than one by link | {passkey_vs_link} |
-| On PostgreSQL, mail worker counted: a sign-in by link at most 18 ms of server CPU, \
+| On PostgreSQL, mail counted: a sign-in by link at most 18 ms of server CPU, \
 by code at most 12 ms | {absolute} |
 """
 
@@ -76,20 +76,19 @@ def table(summary: dict) -> str:
     floor = results[0]
     lines = [
         "| Scenario | ops/s at saturation | p50 ms at half load | p99 ms at half load | "
-        "server CPU ms per op | of which the mail worker | CPU x floor | p99 x floor | failed |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "server CPU ms per op | CPU x floor | p99 x floor | failed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r['name']} | {r['throughput']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{r['cpu_ms']:.2f} | {r['mail_cpu_ms']:.2f} | {r['cpu_ms'] / floor['cpu_ms']:.1f} | "
+            f"{r['cpu_ms']:.2f} | {r['cpu_ms'] / floor['cpu_ms']:.1f} | "
             f"{r['p99_ms'] / floor['p99_ms']:.1f} | {r['failures']} |"
         )
     notes = [note for r in results for note in r["notes"]]
     rss = ", ".join(f"{mb:.0f} MB" for mb in summary["worker_rss_mb"])
     notes += [
-        f"Worker resident memory after the run: {rss}; the mail worker's: "
-        f"{summary['mail_worker_rss_mb']:.0f} MB.",
+        f"Worker resident memory after the run (mail included): {rss}.",
         f"Cold start, process start to the first 200 from `/healthz`: "
         f"{summary['cold_start_s']:.2f} s.",
         f"Proof of work (the front door, past a network's allowance), server CPU: "
@@ -162,9 +161,9 @@ mid-run.
 
 For each scenario: throughput with 8 clients in a closed loop for {seconds:g} s; p50 and p99
 latency in an open loop at half that rate (measured from each request's scheduled start, so a
-queue shows); and the CPU time (utime + stime from /proc) of the gunicorn workers and of the
-mail worker (`manage.py worker`, started as `fly.toml` lists it, on the same core) per successful
-operation, read once the mail queue is empty, so every email the phase queued is paid for.
+queue shows); and the CPU time (utime + stime from /proc) of the gunicorn workers, whose
+couriers send the mail (`accounts/mail/courier.py`), per successful operation, read once the
+mail queue is empty, so every email the phase queued is paid for.
 Every counted sign-in really succeeded: the dashboard greeted the new address.
 Failures are counted in the table, never dropped. The floor is a page that does nothing
 (`GET /check-inbox/` without a session answers a redirect) through the same middleware.

@@ -37,7 +37,6 @@ from harness.servers import (
     RedisServer,
     SmtpServer,
     free_port,
-    production_processes,
     remove_scratch,
     stop_process,
 )
@@ -115,7 +114,6 @@ class Stack:
     database_url: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
-    mail_worker: subprocess.Popen | None = None
     cold_start: float = 0.0
 
     @property
@@ -167,41 +165,32 @@ class Stack:
                 raise RuntimeError("gunicorn did not answer /healthz within 60 s")
             time.sleep(0.005)
         self.cold_start = time.perf_counter() - started
-        # The mail worker, as fly.toml runs it beside gunicorn; its CPU is the sign-in's too.
-        self.mail_worker = subprocess.Popen(
-            production_processes()["worker"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=pin(SERVER_CPUS),  # noqa: PLW1509 - a plain affinity call
-        )
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()]
 
-    def server_cpu_seconds(self) -> tuple[float, float]:
-        """CPU seconds used so far by the gunicorn workers and by the mail worker."""
-        return cpu_seconds(self.worker_pids()), cpu_seconds([self.mail_worker.pid])
+    def server_cpu_seconds(self) -> float:
+        """CPU seconds used so far by the gunicorn workers, mail included (their couriers send
+        it: accounts/mail/courier.py)."""
+        return cpu_seconds(self.worker_pids())
 
     def wait_for_the_mail_queue(self, timeout: float = 60) -> None:
-        """Until the mail worker has finished every queued email: its CPU belongs to this phase."""
+        """Until the couriers have sent every queued email: their CPU belongs to this phase."""
         from django_tasks_db.models import DBTaskResult
 
         deadline = time.monotonic() + timeout
         while DBTaskResult.objects.exclude(status__in=["SUCCESSFUL", "FAILED"]).exists():
             if time.monotonic() > deadline:
-                raise RuntimeError("the mail worker did not empty its queue within a minute")
+                raise RuntimeError("the couriers did not empty the mail queue within a minute")
             time.sleep(0.02)
 
     def worker_rss_mb(self) -> list[float]:
         return [rss_mb(pid) for pid in self.worker_pids()]
 
     def stop(self) -> None:
-        for process in (self.mail_worker, self.process):
-            if process:
-                stop_process(process)
+        if self.process:
+            stop_process(self.process)
 
 
 def rss_mb(pid: int) -> float:
@@ -261,7 +250,6 @@ class Result:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     cpu_ms: float = 0.0
-    mail_cpu_ms: float = 0.0
     ops: int = 0
     failures: int = 0
     notes: list[str] = field(default_factory=list)
@@ -274,7 +262,7 @@ def failed(reasons: Counter, browser: Browser, error: Exception | None = None) -
 
 def saturate(
     stack: Stack, scenario, seconds: float, reasons: Counter
-) -> tuple[float, tuple[float, float], int, int]:
+) -> tuple[float, float, int, int]:
     """Closed loop, CONCURRENCY clients: throughput, CPU seconds of the web and of the mail
     worker, successes, failures (why, in `reasons`)."""
     counts = {"ok": 0, "failed": 0}
@@ -296,7 +284,7 @@ def saturate(
         browser.close()
 
     threads = [threading.Thread(target=client) for _ in range(CONCURRENCY)]
-    web_before, mail_before = stack.server_cpu_seconds()
+    cpu_before = stack.server_cpu_seconds()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -304,8 +292,7 @@ def saturate(
         thread.join()
     elapsed = time.perf_counter() - started
     stack.wait_for_the_mail_queue()
-    web_after, mail_after = stack.server_cpu_seconds()
-    cpu = (web_after - web_before, mail_after - mail_before)
+    cpu = stack.server_cpu_seconds() - cpu_before
     return counts["ok"] / elapsed, cpu, counts["ok"], counts["failed"]
 
 
@@ -362,8 +349,7 @@ def measure(stack: Stack, scenario, seconds: float) -> Result:
     reasons: Counter = Counter()
     throughput, cpu, ok, failures = saturate(stack, scenario, seconds, reasons)
     result.throughput, result.ops, result.failures = throughput, ok, failures
-    result.cpu_ms = sum(cpu) * 1000 / max(ok, 1)
-    result.mail_cpu_ms = cpu[1] * 1000 / max(ok, 1)
+    result.cpu_ms = cpu * 1000 / max(ok, 1)
     latencies, failed_paced = paced(stack, scenario, max(throughput / 2, 0.5), seconds, reasons)
     result.failures += failed_paced
     result.notes.extend(
@@ -716,7 +702,6 @@ def run_round(database: str, seconds: float, output: Path) -> None:
             "database": database,
             "results": [asdict(result) for result in results],
             "worker_rss_mb": stack.worker_rss_mb(),
-            "mail_worker_rss_mb": rss_mb(stack.mail_worker.pid),
             "cold_start_s": stack.cold_start,
             "generator_cpu_s": (generator_after.user + generator_after.system)
             - (generator_before.user + generator_before.system),
@@ -780,12 +765,12 @@ def print_table(rounds: list[dict]) -> None:
         print(f"\n## {summary['database']}\n")
         print(
             f"{'scenario':<66} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8} "
-            f"{'mail ms':>8} {'CPU x floor':>11} {'p99 x floor':>11} {'failed':>6}"
+            f"{'CPU x floor':>11} {'p99 x floor':>11} {'failed':>6}"
         )
         for r in results:
             print(
                 f"{r['name']:<66} {r['throughput']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-                f"{r['cpu_ms']:>8.2f} {r['mail_cpu_ms']:>8.2f} "
+                f"{r['cpu_ms']:>8.2f} "
                 f"{r['cpu_ms'] / floor['cpu_ms']:>11.1f} "
                 f"{r['p99_ms'] / floor['p99_ms']:>11.1f} {r['failures']:>6}"
             )
@@ -794,7 +779,6 @@ def print_table(rounds: list[dict]) -> None:
                 print(f"  {note}")
         rss = ", ".join(f"{mb:.0f} MB" for mb in summary["worker_rss_mb"])
         print(f"  worker resident memory after the run: {rss}")
-        print(f"  mail worker resident memory: {summary['mail_worker_rss_mb']:.0f} MB")
         print(
             "  cold start (process start to first 200 from /healthz): "
             f"{summary['cold_start_s']:.2f} s"

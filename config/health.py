@@ -6,8 +6,8 @@
   it would take every machine out of service at once.
 - GET /healthz/full is for people and monitors: the database, Redis, whether Redis may evict
   keys, and whether sign-in mail is leaving. With an eviction policy, rate-limit counters can
-  vanish under memory pressure, and the limits with them; an email due for a minute means no
-  mail worker is running. Both are worth a 503 and an alert.
+  vanish under memory pressure, and the limits with them; an email due for three minutes means
+  no process is sending mail. Both are worth a 503 and an alert.
 
 fly.io's checker connects over the private network with the machine's own IP as Host, so this
 runs ahead of host validation and the HTTPS redirect. It says nothing secret: a word per part.
@@ -85,12 +85,13 @@ def eviction() -> str:
     return "off" if policy in SAFE_EVICTION_POLICIES else policy
 
 
-# An email waiting this long for a worker that polls every half second has none.
-MAIL_OVERDUE = timedelta(minutes=1)
+# Mail leaves as its request commits, and each process sweeps for what was left once a minute
+# (MAIL_SWEEP_SECONDS): an email due for three minutes means no process is sending.
+MAIL_OVERDUE = timedelta(minutes=3)
 
 
 def mail_state() -> str:
-    """'ok' while queued sign-in mail leaves; 'waiting' when some has been due for a minute."""
+    """'ok' while queued mail leaves; 'waiting' when some has been due for three minutes."""
     # Imported here: tests and tools read HEALTH_PATH before Django has loaded its models.
     from django_tasks_db.models import DBTaskResult, get_date_max
 

@@ -130,6 +130,9 @@ RECENT_SIGN_IN_SECONDS = env_int("RECENT_SIGN_IN_SECONDS", 10 * 60)
 ACCOUNT_UNDO_DAYS = env_int("ACCOUNT_UNDO_DAYS", 7)
 # The admin opens only to a session that signed in with a passkey (accounts/passkeys/ceremony.py).
 STAFF_REQUIRE_PASSKEY = env_bool("STAFF_REQUIRE_PASSKEY", False)
+# Each web process looks for mail no process got to (it died, it was stopped) this often, and
+# when it starts (accounts/mail/courier.py). Mail its own requests queue leaves at once.
+MAIL_SWEEP_SECONDS = env_int("MAIL_SWEEP_SECONDS", 60)
 # Sign-in events (accounts/records/audit.py) older than this are deleted.
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90)
 # Seconds a query, or a connection attempt, may take before the request gives up with a 503.
@@ -337,16 +340,16 @@ else:
 
 # --- Background tasks --------------------------------------------------------------------------
 
-# Sign-in mail leaves the request (accounts/mail/delivery.py). In production a `manage.py worker`
-# process (django-tasks-db's worker, kept alive through database outages) sends it (fly.toml
-# [processes]); the queue is a table in the same PostgreSQL, so a request's email and its task
-# commit together and no other service is needed. With DEBUG on the email is sent inside the
-# request, so `scripts/run` needs no worker.
+# Mail leaves the request (accounts/mail/delivery.py, owed.py): its task is a row in
+# django-tasks-db's table in the same PostgreSQL, committed with the request's own writes, and
+# each web process's courier sends it as soon as that commit is done, with a sweep of the table
+# once a minute for what no process got to (accounts/mail/courier.py). No worker machine. With
+# DEBUG on the email is sent inside the request, so `scripts/run` needs nothing more.
 TASKS = {
     "default": {
         "BACKEND": "django.tasks.backends.immediate.ImmediateBackend"
         if DEBUG
-        else "django_tasks_db.DatabaseBackend"
+        else "accounts.mail.courier.AfterCommitBackend"
     }
 }
 
@@ -449,6 +452,9 @@ LOGGING = {
     "loggers": {
         # Our own events are the record of what happened; django.request repeats 4xx noise.
         "django.request": {"level": "ERROR"},
+        # Two lines per task (started, finished) restate our own events (email_sent, …); a task
+        # that fails is still logged.
+        "django.tasks": {"level": "WARNING"},
         # django-sesame's debug lines name the user in clear; our events mask the address.
         "sesame": {"level": "INFO"},
     },

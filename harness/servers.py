@@ -373,7 +373,8 @@ def leaked_tokens(text: str) -> list[str]:
 class AppServer:
     """Our app the way production runs it: every process fly.toml lists, with DEBUG off.
 
-    gunicorn ("app") serves; the worker ("worker") sends the mail the requests queue.
+    That is gunicorn ("app"), whose worker processes also send the mail their requests queue
+    (accounts/mail/courier.py).
     """
 
     # Every sign-in token mailed so far (the suite's mailbox fills it): none may reach a log.
@@ -387,12 +388,8 @@ class AppServer:
         self.tls = tls
         self.commands = production_processes()
         self.process: subprocess.Popen | None = None
-        self.worker: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(
             prefix="gunicorn-", suffix=".log", dir=SCRATCH, delete=False
-        )
-        self.worker_log = tempfile.NamedTemporaryFile(
-            prefix="worker-", suffix=".log", dir=SCRATCH, delete=False
         )
 
     @property
@@ -405,7 +402,8 @@ class AppServer:
             env.pop(test_only, None)
         return env
 
-    def start(self, worker: bool = True) -> "AppServer":
+    def start(self) -> "AppServer":
+        """Start it (again, after stop(), on the same port)."""
         env = self._environment()
         if self.tls:
             # TLS in gunicorn itself stands in for fly's proxy, so a browser sees real HTTPS.
@@ -414,62 +412,25 @@ class AppServer:
         self.process = subprocess.Popen(
             self.commands["app"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        ready = self.start_worker(wait=False) if worker else lambda: None
         wait_for_port(self.port, process=self.process)
-        ready()
         return self
 
-    def start_worker(self, wait: bool = True):
-        """Start the mail worker; with wait=False, return what waits for it to be ready."""
-        log = Path(self.worker_log.name)
-        earlier = len(log.read_text(errors="replace"))
-        self.worker = subprocess.Popen(
-            self.commands["worker"],
-            cwd=ROOT,
-            env=self._environment(),
-            stdout=self.worker_log,
-            stderr=subprocess.STDOUT,
-        )
-        worker = self.worker
-
-        def ready() -> None:
-            wait_for_line(log, "Starting worker", worker, after=earlier)
-
-        if not wait:
-            return ready
-        ready()
-        return None
-
-    def stop_worker(self) -> None:
-        if self.worker is not None:
-            stop_process(self.worker)
-            self.worker = None
-
     def stop(self) -> None:
-        """SIGTERM to both at once, as fly stops a machine; each finishes what it holds."""
-        running = [p for p in (self.worker, self.process) if p is not None and p.poll() is None]
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        for process in running:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.worker = self.process = None
+        """SIGTERM, as fly stops a machine: requests in flight and the email in hand finish."""
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process)
+        self.process = None
         self.check_logs()
 
     def check_logs(self) -> None:
         """No line these processes logged holds a token, nor any query string of a link."""
-        for log in (self.log, self.worker_log):
-            text = Path(log.name).read_text(errors="replace")
-            assert "sesame=" not in text, f"a query string in {log.name}"
-            assert not leaked_tokens(text), f"a sign-in token in {log.name}"
+        text = Path(self.log.name).read_text(errors="replace")
+        assert "sesame=" not in text, f"a query string in {self.log.name}"
+        assert not leaked_tokens(text), f"a sign-in token in {self.log.name}"
 
     def logs(self) -> str:
-        """gunicorn's log, then the mail worker's."""
-        app = Path(self.log.name).read_text(errors="replace")
-        return app + Path(self.worker_log.name).read_text(errors="replace")
+        """gunicorn's log: its requests, and the mail its workers sent."""
+        return Path(self.log.name).read_text(errors="replace")
 
     def web_logs(self) -> str:
         return Path(self.log.name).read_text(errors="replace")

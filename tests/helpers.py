@@ -94,8 +94,9 @@ def migrate(database_url: str, *target: str) -> None:
 def database_of_its_own(name: str, *target: str) -> str:
     """A new, migrated database on the suite's PostgreSQL (up to `target`, if given); its URL.
 
-    Apps on one database share one mail queue, and any of their workers may send any of its
-    emails, as in production. An app configured unlike the others (no mail server) gets its own.
+    Apps on one database share one mail queue, and any of them may send any of its emails (each
+    sweeps the queue), as in production. An app configured unlike the others (no mail server)
+    gets its own.
     """
     postgres_server.ready()
     with psycopg.connect(postgres_server.url.rsplit("/", 1)[0] + "/postgres") as admin:
@@ -111,15 +112,14 @@ def our_app(
     *,
     port: int | None = None,
     tls: tuple[str, str] | None = None,
-    worker: bool = True,
     **env: str,
 ) -> AppServer:
-    """Our app on a free port (or `port`), started as fly.toml runs it (gunicorn and the mail
-    worker), on the test database and Redis unless `env` says otherwise. The one way tests
-    start it."""
+    """Our app on a free port (or `port`), started as fly.toml runs it (gunicorn, whose workers
+    also send the mail), on the test database and Redis unless `env` says otherwise. The one
+    way tests start it."""
     wait_for_static_files()  # its pages link to the collected, hashed files
     port = port or free_port()
-    return AppServer(app_environment(port, **env), port=port, tls=tls).start(worker)
+    return AppServer(app_environment(port, **env), port=port, tls=tls).start()
 
 
 def solved(page: str) -> str:

@@ -3,11 +3,10 @@
 The request writes a SignInEmail row and queues its delivery in one transaction, then answers:
 a silent mail server no longer holds the person on a blank page, and the email cannot be lost
 between the two (django-tasks-db keeps the queue in the same PostgreSQL, so both rows commit
-or neither does). Production runs `manage.py worker` beside gunicorn (fly.toml
-[processes]); with DEBUG on, Django's immediate backend sends inside the request, so
-development needs no worker.
+or neither does). The web process's courier sends it as soon as that commit is done
+(accounts/mail/courier.py); with DEBUG on, Django's immediate backend sends inside the request.
 
-The worker decides what the email says (a link and code for an account or a signup, or a note
+The task decides what the email says (a link and code for an account or a signup, or a note
 that there is no account), so the request does the same work for every address. Nothing secret
 is queued: the task's only argument is the row's id, the link is made when it is sent, and the
 code is derived from the id with SECRET_KEY (accounts/signin/codes.py), so a retry mails the same

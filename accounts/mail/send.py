@@ -4,14 +4,15 @@ None goes to an address on the suppression list (accounts/mail/suppression.py), 
 person who marked our mail as spam must not get more of it, whatever it is about. An address the
 provider refuses joins the list for a while, as a bounce does.
 
-The mail worker (`manage.py worker`) keeps one mail backend for its whole life and one connection
-open between emails. Django makes a backend per email, and an SMTP backend with TLS builds its
-own TLS context, which loads the system's CA certificates: about 17 ms of CPU on the bench
-machine, more than everything else an email costs. A kept connection also saves the TCP and TLS
-handshakes, EHLO and QUIT. A connection idle for IDLE_SECONDS is closed before use rather than
-trusted (servers drop idle clients after a few minutes; RFC 5321 allows five), and one the
-server dropped anyway is replaced once, at once, so the email is not delayed until its retry.
-Web processes (the immediate backend with DEBUG on) send as Django does.
+Each web process's courier (accounts/mail/courier.py) keeps one mail backend for its whole
+life and one connection open between emails. Django makes a backend per email, and an SMTP
+backend with TLS builds its own TLS context, which loads the system's CA certificates: about
+17 ms of CPU on the bench machine, more than everything else an email costs. A kept connection
+also saves the TCP and TLS handshakes, EHLO and QUIT. A connection idle for IDLE_SECONDS is
+closed before use rather than trusted (servers drop idle clients after a few minutes; RFC 5321
+allows five), and one the server dropped anyway is replaced once, at once, so the email is not
+delayed until its retry.
+Emails sent inside a request (the immediate backend, with DEBUG on) are sent as Django does.
 """
 
 import atexit
@@ -44,7 +45,7 @@ _kept = _Kept()
 
 
 def keep_connection_open() -> None:
-    """Called once by the mail worker: send every email through one connection while busy."""
+    """Called once by the courier: send every email through one connection while busy."""
     _kept.enabled = True
     atexit.register(_close_kept)
 

@@ -1,4 +1,5 @@
-"""The email leaves the request: a queue in PostgreSQL and a worker beside gunicorn send it.
+"""The email leaves the request: a queue in PostgreSQL, sent by the web process as the request
+commits (accounts/mail/courier.py).
 
 In-process stories run django-tasks-db's own worker loop in this process, with the clock moved
 on by time-machine where a retry waits; the system stories run fly.toml's processes.
@@ -7,6 +8,7 @@ on by time-machine where a retry waits; the system stories run fly.toml's proces
 import json
 import re
 import threading
+import time
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -27,6 +29,7 @@ from tests.helpers import (
     code_in,
     eventually,
     link_in,
+    our_app,
     signed_in_by_link,
 )
 
@@ -179,7 +182,7 @@ def test_a_try_later_from_the_mail_server_costs_a_few_seconds_not_the_email(live
 
 @pytest.mark.system
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_stopped_mid_queue_and_started_again_loses_nothing_sends_nothing_twice(
+def test_the_app_stopped_mid_queue_and_started_again_loses_nothing_sends_nothing_twice(
     live_app, mailbox
 ):
     mailbox.delay = 0.5  # each email takes half a second to hand over
@@ -195,10 +198,10 @@ def test_the_worker_stopped_mid_queue_and_started_again_loses_nothing_sends_noth
     for asker in askers:
         asker.join()
     mailbox.wait_for_attempts(2)
-    live_app.stop_worker()  # SIGTERM, as fly stops a machine: the email in hand is finished
+    live_app.stop()  # SIGTERM, as fly stops a machine: the emails in hand are finished
     left_in_the_queue = SignInEmail.objects.filter(status=Status.QUEUED).count()
     sent_so_far = len(mailbox.messages)
-    live_app.start_worker()
+    live_app.start()  # the machine's next start: its first sweep finds the rest
     mailbox.wait_for(len(people), timeout=30)
     eventually(
         lambda: not SignInEmail.objects.exclude(status=Status.SENT).exists(),
@@ -207,7 +210,7 @@ def test_the_worker_stopped_mid_queue_and_started_again_loses_nothing_sends_noth
     )
 
     assert 0 < left_in_the_queue < len(people)
-    # The email in hand when the worker was told to stop was finished, not dropped.
+    # The emails in hand when the app was told to stop were finished, not dropped.
     assert sent_so_far == len(people) - left_in_the_queue
     assert sorted(mailbox.by_recipient) == sorted(people)
     assert all(len(messages) == 1 for messages in mailbox.by_recipient.values())
@@ -215,7 +218,59 @@ def test_the_worker_stopped_mid_queue_and_started_again_loses_nothing_sends_noth
 
 @pytest.mark.system
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_keeps_one_connection_and_replaces_one_the_server_dropped(live_app, mailbox):
+def test_an_email_leaves_within_a_second_of_its_request_and_nothing_polls(live_app, mailbox):
+    with live_app.client() as browser:
+        # A first email, so that each process has its connection to the mail server open, as a
+        # machine that has been up for a while has.
+        for warm_up in ("bob@example.com", "carol@example.com"):
+            ask_for_a_link(browser, warm_up)
+        mailbox.wait_for(2)
+        answered = ask_for_a_link(browser, "alice@example.com")
+        answered_at = time.monotonic()
+        mailbox.message_to("alice@example.com", timeout=5)
+        waited = time.monotonic() - answered_at
+
+    # Handed to the mail server within a second of the answer (no poll to wait for), and the
+    # queue is read by each process once at its start and once a minute after, not twice a second.
+    assert answered.status_code == HTTPStatus.FOUND
+    assert waited < 1.0, waited
+    assert statements_on_the_queue(during=2.0) == 0
+
+
+def statements_on_the_queue(during: float) -> int:
+    """How many statements reached django-tasks-db's table in `during` seconds (PostgreSQL's
+    own statistics), while nothing was asked."""
+    from django.db import connection
+
+    def count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+            cursor.execute(
+                "SELECT seq_scan + COALESCE(idx_scan, 0) FROM pg_stat_user_tables "
+                "WHERE relname = 'django_tasks_database_dbtaskresult'"
+            )
+            return cursor.fetchone()[0]
+
+    before = count()
+    time.sleep(during)  # noqa: the quiet being measured
+    return count() - before
+
+
+@pytest.fixture
+def one_process_app(transactional_db):
+    """One gunicorn worker process, so one courier: every email goes through its connection."""
+    app = our_app(WEB_CONCURRENCY="1")
+    yield app
+    app.stop()
+
+
+@pytest.mark.system
+@pytest.mark.django_db(transaction=True)
+def test_the_courier_keeps_one_connection_and_replaces_one_the_server_dropped(
+    one_process_app, mailbox
+):
+    live_app = one_process_app
+
     def ask_as(address: str) -> None:
         with live_app.client() as browser:
             assert ask_for_a_link(browser, address).status_code == HTTPStatus.FOUND

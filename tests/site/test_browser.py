@@ -68,8 +68,8 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
     return str(certificate), str(key)
 
 
-def https_app(certificate, worker: bool = True, **env: str):
-    app = our_app(tls=certificate, worker=worker, **env)
+def https_app(certificate, **env: str):
+    app = our_app(tls=certificate, **env)
     yield app
     app.stop()
 
@@ -81,9 +81,11 @@ def app(django_db_setup, certificate):
 
 @pytest.fixture(scope="module")
 def app_without_redis(django_db_setup, certificate):
-    # Its worker stays off: with no Redis it queues nothing, and it must not send the other
-    # app's mail with its own settings.
-    yield from https_app(certificate, worker=False, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    # A database of its own: its processes sweep the mail queue, and must not send the other
+    # app's mail with their own settings.
+    database = database_of_its_own("without_redis")
+    redis = f"redis://127.0.0.1:{free_port()}/0"
+    yield from https_app(certificate, DATABASE_URL=database, REDIS_URL=redis)
 
 
 @pytest.fixture(scope="module")

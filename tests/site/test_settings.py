@@ -106,8 +106,9 @@ def test_embedded_defaults_need_no_server():
     assert "ImmediateBackend" in setting("TASKS['default']['BACKEND']", DEBUG="1")
 
 
-def test_production_queues_mail_for_the_worker_with_no_variable_to_set():
-    assert setting("TASKS['default']['BACKEND']", **PRODUCTION) == "django_tasks_db.DatabaseBackend"
+def test_production_queues_mail_for_the_web_processes_courier_with_no_variable_to_set():
+    backend = setting("TASKS['default']['BACKEND']", **PRODUCTION)
+    assert backend == "accounts.mail.courier.AfterCommitBackend"
 
 
 def test_production_settings_follow_from_the_variables_set():
