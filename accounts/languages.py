@@ -5,6 +5,8 @@ back only to a plain path of this site, and keeps a signed-in person's choice fo
 when their browser is a long-known one.
 """
 
+from urllib.parse import parse_qs, urlencode
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,6 +16,7 @@ from django.views.decorators.http import require_POST
 from accounts.account.new_browsers import long_known
 from accounts.models import User
 from accounts.pages import changes_no_way_in
+from accounts.signin.redirects import safe_next_url
 
 
 @changes_no_way_in
@@ -39,16 +42,18 @@ def choose_language(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _back_to(path: str) -> str:
-    """The page the chooser was pressed on: a path of this site without a query (so without a
-    token). Unlike a sign-in's `next`, it may be a page that spends a credential when its form
-    is posted (the confirm page, an undo): going back to it by GET spends nothing, and its
-    token waits in its cookie (accounts/signin/link_cookie.py)."""
-    if (
+def _back_to(value: str) -> str:
+    """The page the chooser was pressed on: a path of this site, with at most its own `next`
+    (never a token). Unlike a sign-in's `next`, it may be a page that spends a credential when
+    its form is posted (the confirm page, an undo): going back to it by GET spends nothing, and
+    its token waits in its cookie (accounts/signin/link_cookie.py)."""
+    path, _, query = value.partition("?")
+    if not (
         path.startswith("/")
         and not path.startswith(("//", "/\\"))
-        and not set(path) & set("?#\\")
+        and not set(path) & set("#\\")
         and url_has_allowed_host_and_scheme(path, allowed_hosts={settings.SITE_HOST})
     ):
-        return path
-    return "/"
+        return "/"
+    next_url = safe_next_url(parse_qs(query).get("next", [""])[0])
+    return f"{path}?{urlencode({'next': next_url})}" if next_url else path

@@ -32,10 +32,13 @@ def send_proof(change_id: str, *before_rows, attempt: int = 1, key: str = "") ->
         "security": False,
     }
     new_address = change.to_address
-    if User.objects.filter(email=new_address).exists():
-        # Said only to the new address's owner: the person asking learns nothing from the page.
+    owner = User.objects.filter(email=new_address).first()
+    if owner is not None:
+        # Said only to the new address's owner, in their own language: the person asking
+        # learns nothing from the page.
         context = {"address": display_address(new_address)}
-        return send_or_try_later("emails/address_taken", new_address, context, **retries)
+        reader = {"language": owner.language, "zone": owner.time_zone}
+        return send_or_try_later("emails/address_taken", new_address, context, **retries, **reader)
     token = signer().sign_object(
         {
             "change": change.pk,

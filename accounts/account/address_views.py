@@ -1,5 +1,6 @@
 """Changing the address (asked, proven by the new inbox) and undoing it from the old one."""
 
+from email.utils import parseaddr
 from http import HTTPStatus
 
 from django.conf import settings
@@ -151,11 +152,14 @@ def _code_page(request: HttpRequest, form: ConfirmAddressForm) -> HttpResponse:
     pending = pending_change(request)
     if pending is None:
         return redirect("change_address")
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
     context = {
         "form": form,
         "to": display_address(pending["to"]),
-        "sender": settings.DEFAULT_FROM_EMAIL,
+        # As the check-inbox page names it: "Latchkey (sign-in@example.com)".
+        "sender": f"{name} ({address})" if name else address,
     }
+    form.fields["code"].widget.attrs["autofocus"] = True  # what the person came here to do
     status = HTTPStatus.BAD_REQUEST if form.errors else HTTPStatus.OK
     return render(request, "accounts/confirm_address_code.html", context, status=status)
 

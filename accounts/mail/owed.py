@@ -109,10 +109,12 @@ def send_or_try_later(
     again: tuple[Task, tuple],
     attempt: int,
     security: bool = True,
+    language: str | None = None,
+    zone: str | None = None,
 ) -> str:
     """Send the email owed under `key`, once; after a transient failure or through a pause,
     queue `again` (a task and its arguments) with attempt + 1 while before the deadline. Says
-    what happened."""
+    what happened. `language` and `zone`, when given, replace the row's (another reader)."""
     kind = template.removeprefix("emails/")
     row, _ = AccountEmail.objects.get_or_create(
         key=key,
@@ -124,6 +126,8 @@ def send_or_try_later(
     if not claimed:
         return "already handled"  # sent, given up, or being sent by another run
     fields = {"kind": kind, "email": mask_address(row.address), "attempt": attempt}
+    if language is not None:
+        row.language, row.time_zone = language, zone or ""
     try:
         return _attempt(row, template, context, again, attempt, fields)
     except Exception as error:

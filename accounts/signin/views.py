@@ -94,6 +94,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         return sending_unavailable(request)
     log_event("email_requested", email=mask_address(address), ip=client_ip(request))
     request.session[ACCOUNTS_ONLY] = step == Step.ACCOUNTS_ONLY
+    if form.cleaned_data["resend"]:
+        messages.success(request, _("We sent a new email. Only its code and link work now."))
     # The answer is the same whether or not the address has an account: nobody can probe.
     request.session["login_address"] = address
     return _check_inbox_redirect(next_url)

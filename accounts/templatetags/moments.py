@@ -36,10 +36,19 @@ def moment(value: datetime | None, part: str = "datetime") -> SafeString | str:
 
 @register.filter
 def email_moment(value: datetime | None) -> str:
-    """The date, and the time with its zone's abbreviation when the reader's zone is known."""
+    """The date, and the time with its offset from UTC when the reader's zone is known."""
     if value is None:
         return ""
     local = timezone.localtime(value)
     if not _zone_is_known():
         return formats.date_format(local, "DATE_FORMAT")
-    return f"{formats.date_format(local, 'DATETIME_FORMAT')} {formats.date_format(local, 'T')}"
+    # The offset, not the zone's abbreviation: "CET" is English ("MEZ" in German), "+01:00" is
+    # read the same in every language.
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} (UTC{_offset(local)})"
+
+
+def _offset(local: datetime) -> str:
+    minutes = int(local.utcoffset().total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "−"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"{sign}{hours}:{minutes:02d}" if minutes else f"{sign}{hours}"

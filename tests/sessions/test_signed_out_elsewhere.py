@@ -44,8 +44,9 @@ def test_the_account_page_lists_this_browser_first_and_names_every_sign_out_butt
         ("Chrome 131 on Windows (1)", ""),
         ("Chrome 131 on Windows (2)", ""),
     ]
-    names = re.findall(r'aria-label="(Sign out [^"]+)">Sign out<', page)
-    assert names == ["Sign out Chrome 131 on Windows (1)", "Sign out Chrome 131 on Windows (2)"]
+    # Each name starts with the button's visible words (WCAG 2.5.3, label in name).
+    names = re.findall(r'aria-label="(Sign out[^"]+)">Sign out<', page)
+    assert names == ["Sign out: Chrome 131 on Windows (1)", "Sign out: Chrome 131 on Windows (2)"]
     # Signing out the others is there, and not the loudest thing on the page.
     assert re.search(r'class="button button-secondary">Sign out everywhere else<', page)
 

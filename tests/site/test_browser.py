@@ -951,7 +951,7 @@ def test_a_browser_signed_out_from_another_is_named_and_told(app, page, axe, mai
     page.goto(app.origin + "/account/")
     rows = page.locator(".browsers li")
     expect(rows.first).to_contain_text("this browser")  # this one first, though not the newest
-    sign_outs = page.get_by_role("button", name=re.compile(r"^Sign out HeadlessChrome"))
+    sign_outs = page.get_by_role("button", name=re.compile(r"^Sign out: HeadlessChrome"))
     expect(sign_outs).to_have_count(1)
     name = sign_outs.get_attribute("aria-label")
     assert name.endswith("on Linux (2)")  # both are "HeadlessChrome … on Linux": told apart

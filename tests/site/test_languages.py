@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from accounts.mail.send import _written
+from accounts.models import User
 from harness.servers import ROOT
 from tests.helpers import code_in, link_in, path_of
 
@@ -386,7 +387,10 @@ def test_a_browser_known_beyond_the_undo_week_may_change_the_accounts_language(m
     ("posted", "lands"),
     [
         ({"language": "fr", "next": "https://evil.example/"}, "/"),
-        ({"language": "fr", "next": "/link/?sesame=x"}, "/"),
+        ({"language": "fr", "next": "/link/?sesame=x"}, "/link/"),  # the page, not the token
+        ({"language": "fr", "next": "/?next=/account/"}, "/?next=%2Faccount%2F"),
+        ({"language": "fr", "next": "/?next=//evil.example/"}, "/"),
+        ({"language": "fr", "next": "/?next=/link/?sesame=x"}, "/"),
         # Back to a page that spends a link when posted: by GET it spends nothing.
         ({"language": "fr", "next": "/link/"}, "/link/"),
         ({"language": "fr", "next": "/account/email/undo/"}, "/account/email/undo/"),
@@ -422,3 +426,15 @@ def test_the_stylesheet_uses_logical_properties_only():
 
     physical = re.findall(r"[\w-]*(?:left|right|top|bottom)[\w-]*\s*:", rules)
     assert physical == [], "use margin-inline-start, inset-block-start, … (right-to-left)"
+
+
+@pytest.mark.django_db
+def test_an_address_already_taken_is_told_so_in_its_owners_language(mailbox, alice):
+    User.objects.create_user("bob@example.com", language="de")
+    laptop = signed_in(mailbox, "en")
+    mailbox.clear()
+
+    laptop.post("/account/email/", {"email": "bob@example.com"})
+
+    told = mailbox.message_to("bob@example.com")
+    assert told["Content-Language"] == "de"  # Bob's, not the English of the person asking
