@@ -30,6 +30,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
+from bench.reference import AllauthCodeSignIn, Reference
 from bench.report import write_report
 from harness.servers import (
     ROOT,
@@ -185,6 +186,17 @@ class Stack:
                 raise RuntimeError("the couriers did not empty the mail queue within a minute")
             time.sleep(0.02)
 
+    def infrastructure_cpu_seconds(self) -> tuple[float, float]:
+        """CPU seconds PostgreSQL (the postmaster, its live backends, and the ones that ended)
+        and Redis have used so far."""
+        postgres = 0.0
+        if self.postgres:
+            postmaster = self.postgres.process.pid
+            children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+            postgres = cpu_seconds([postmaster], ended_children=True)
+            postgres += cpu_seconds([int(pid) for pid in children if Path(f"/proc/{pid}").exists()])
+        return postgres, cpu_seconds([self.redis.process.pid])
+
     def worker_rss_mb(self) -> list[float]:
         return [rss_mb(pid) for pid in self.worker_pids()]
 
@@ -198,12 +210,17 @@ def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int], ended_children: bool = False) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a PostgreSQL backend that ended just now: its parent counts it
         total += int(fields[11]) + int(fields[12])  # utime + stime
+        if ended_children:
+            total += int(fields[13]) + int(fields[14])  # cutime + cstime
     return total / ticks
 
 
@@ -250,6 +267,8 @@ class Result:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     cpu_ms: float = 0.0
+    postgres_cpu_ms: float = 0.0
+    redis_cpu_ms: float = 0.0
     ops: int = 0
     failures: int = 0
     notes: list[str] = field(default_factory=list)
@@ -262,9 +281,9 @@ def failed(reasons: Counter, browser: Browser, error: Exception | None = None) -
 
 def saturate(
     stack: Stack, scenario, seconds: float, reasons: Counter
-) -> tuple[float, float, int, int]:
-    """Closed loop, CONCURRENCY clients: throughput, CPU seconds of the web and of the mail
-    worker, successes, failures (why, in `reasons`)."""
+) -> tuple[float, float, list[float], int, int]:
+    """Closed loop, CONCURRENCY clients: throughput, CPU seconds of the web (mail included),
+    of PostgreSQL and Redis, successes, failures (why, in `reasons`)."""
     counts = {"ok": 0, "failed": 0}
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
@@ -285,6 +304,7 @@ def saturate(
 
     threads = [threading.Thread(target=client) for _ in range(CONCURRENCY)]
     cpu_before = stack.server_cpu_seconds()
+    infrastructure_before = stack.infrastructure_cpu_seconds()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -293,7 +313,13 @@ def saturate(
     elapsed = time.perf_counter() - started
     stack.wait_for_the_mail_queue()
     cpu = stack.server_cpu_seconds() - cpu_before
-    return counts["ok"] / elapsed, cpu, counts["ok"], counts["failed"]
+    infrastructure = [
+        after - before
+        for after, before in zip(
+            stack.infrastructure_cpu_seconds(), infrastructure_before, strict=True
+        )
+    ]
+    return counts["ok"] / elapsed, cpu, infrastructure, counts["ok"], counts["failed"]
 
 
 def paced(
@@ -347,9 +373,11 @@ def percentile(values: list[float], fraction: float) -> float:
 def measure(stack: Stack, scenario, seconds: float) -> Result:
     result = Result(scenario.name, scenario.requests_per_op)
     reasons: Counter = Counter()
-    throughput, cpu, ok, failures = saturate(stack, scenario, seconds, reasons)
+    throughput, cpu, (postgres, redis), ok, failures = saturate(stack, scenario, seconds, reasons)
     result.throughput, result.ops, result.failures = throughput, ok, failures
     result.cpu_ms = cpu * 1000 / max(ok, 1)
+    result.postgres_cpu_ms = postgres * 1000 / max(ok, 1)
+    result.redis_cpu_ms = redis * 1000 / max(ok, 1)
     latencies, failed_paced = paced(stack, scenario, max(throughput / 2, 0.5), seconds, reasons)
     result.failures += failed_paced
     result.notes.extend(
@@ -694,6 +722,16 @@ def run_round(database: str, seconds: float, output: Path) -> None:
         for scenario in scenarios:
             print(f"  {database}: {scenario.name}", file=sys.stderr, flush=True)
             results.append(measure(stack, scenario, seconds))
+        if stack.postgres:
+            # The reference, beside: its gunicorn on the same core, after Latchkey's has
+            # served its last request (its CPU is not counted while the reference runs).
+            reference = AllauthCodeSignIn(stack)
+            print(f"  {database}: {reference.name}", file=sys.stderr, flush=True)
+            served = Reference(stack, free_port(), pin(SERVER_CPUS))
+            try:
+                results.append(measure(served, reference, seconds))
+            finally:
+                served.stop()
         generator_after = os.times()
         proof = proof_of_work_cost()
         summary = {
@@ -740,6 +778,23 @@ def proof_of_work_cost(times: int = 200) -> tuple[float, float]:
     return make_ms, check_ms
 
 
+def print_ratios(results: list[dict]) -> None:
+    """Each whole sign-in as a ratio to the reference's, measured in the same run: the numbers
+    the targets are stated in (docs/benchmarks.md)."""
+    reference = next((r for r in results if r["name"].startswith("reference:")), None)
+    if reference is None:
+        return
+    print(f"\n  as a ratio to the reference ({reference['name'].split(': ', 1)[1]}):")
+    print(f"  {'':<66} {'server CPU':>10} {'PostgreSQL':>10} {'Redis ms':>9}")
+    for r in results:
+        if r["name"].startswith(("whole sign-in", "reference:")):
+            print(
+                f"  {r['name']:<66} {r['cpu_ms'] / reference['cpu_ms']:>9.2f}x "
+                f"{r['postgres_cpu_ms'] / max(reference['postgres_cpu_ms'], 1e-9):>9.2f}x "
+                f"{r['redis_cpu_ms']:>9.2f}"
+            )
+
+
 def machine_description() -> dict[str, str]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
@@ -765,15 +820,16 @@ def print_table(rounds: list[dict]) -> None:
         print(f"\n## {summary['database']}\n")
         print(
             f"{'scenario':<66} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8} "
-            f"{'CPU x floor':>11} {'p99 x floor':>11} {'failed':>6}"
+            f"{'PG ms':>7} {'Redis ms':>8} {'CPU x floor':>11} {'p99 x floor':>11} {'failed':>6}"
         )
         for r in results:
             print(
                 f"{r['name']:<66} {r['throughput']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-                f"{r['cpu_ms']:>8.2f} "
+                f"{r['cpu_ms']:>8.2f} {r['postgres_cpu_ms']:>7.2f} {r['redis_cpu_ms']:>8.2f} "
                 f"{r['cpu_ms'] / floor['cpu_ms']:>11.1f} "
                 f"{r['p99_ms'] / floor['p99_ms']:>11.1f} {r['failures']:>6}"
             )
+        print_ratios(results)
         for r in results:
             for note in r["notes"]:
                 print(f"  {note}")

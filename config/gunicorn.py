@@ -42,14 +42,20 @@ def on_starting(server) -> None:
 def post_worker_init(worker) -> None:
     """Each worker process sends the mail its requests queue (accounts/mail/courier.py), and
     sweeps the queue for what no process got to: at once, then once a minute."""
-    from accounts.mail.courier import courier
+    from django.apps import apps
 
-    courier.start()
+    if apps.is_installed("accounts"):  # not in the benchmark's reference project
+        from accounts.mail.courier import courier
+
+        courier.start()
 
 
 def worker_exit(server, worker) -> None:
     """On the way out (SIGTERM, recycling), finish the email in hand; the sweep of another
     process, or of this machine's next start, sends the rest."""
-    from accounts.mail.courier import courier
+    from django.apps import apps
 
-    courier.stop(timeout=int(os.environ.get("EMAIL_TIMEOUT") or 10) + 2)
+    if apps.ready and apps.is_installed("accounts"):
+        from accounts.mail.courier import courier
+
+        courier.stop(timeout=int(os.environ.get("EMAIL_TIMEOUT") or 10) + 2)
