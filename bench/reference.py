@@ -17,19 +17,21 @@ ACCOUNTS = 20_000  # more than a run signs in, each once
 class Reference:
     """Its gunicorn, on a database of its own in the stack's PostgreSQL and Redis's db 1."""
 
-    def __init__(self, stack, port: int, pin) -> None:
+    def __init__(self, stack, port: int, pin, plain_smtp: bool = False) -> None:
         import psycopg
 
+        database = "reference_plain" if plain_smtp else "reference"
         with psycopg.connect(
             f"host=127.0.0.1 port={stack.postgres.port} user=postgres dbname=postgres",
             autocommit=True,
         ) as connection:
-            connection.execute("CREATE DATABASE reference")
+            connection.execute(f"CREATE DATABASE {database}")
         self.stack, self.port, self.pin = stack, port, pin
         self.env = {
             **stack.env,
             "DJANGO_SETTINGS_MODULE": "bench.allauth_reference.settings",
-            "DATABASE_URL": stack.database_url.rsplit("/", 1)[0] + "/reference",
+            "DATABASE_URL": stack.database_url.rsplit("/", 1)[0] + "/" + database,
+            **({"REFERENCE_PLAIN_SMTP": "1"} if plain_smtp else {}),
             "REDIS_URL": stack.redis.url.rsplit("/", 1)[0] + "/1",
             "PORT": str(port),
         }
@@ -95,7 +97,9 @@ class AllauthCodeSignIn:
     name = "reference: django-allauth login by code (5 requests + SMTP, mail inline)"
     requests_per_op = 5
 
-    def __init__(self, stack) -> None:
+    def __init__(self, stack, plain_smtp: bool = False) -> None:
+        if plain_smtp:
+            self.name = "reference, mail in plain SMTP (no STARTTLS: no TLS context per email)"
         self.mailbox = stack.smtp.mailbox
         self.turn = iter(range(ACCOUNTS))
         self.lock = threading.Lock()

@@ -113,6 +113,11 @@ class Courier:
                     retry_in=wait,
                 )
                 next_sweep, wait = time.time() + wait, min(wait * 2, settings.MAIL_SWEEP_SECONDS)
+            except Exception:
+                # A defect (run_task records a task's own failure): the courier must outlive it,
+                # or this process would send nothing more. The sweep retries what it left.
+                logging.getLogger("accounts").exception("courier_error")
+                next_sweep = time.time() + settings.MAIL_SWEEP_SECONDS
             finally:
                 close_old_connections()
 
