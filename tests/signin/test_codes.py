@@ -141,7 +141,11 @@ def test_a_press_of_send_a_new_email_too_soon_says_when_it_will_work(mailbox, al
         too_soon = laptop.post("/", resend, follow=True).content.decode()
     assert mailbox.messages == []
     assert "We sent an email moments ago" in too_soon
-    assert re.search(r"You can send a new email in <span data-seconds>1[89]</span> s\.", too_soon)
+    seconds = re.search(
+        r"You can send a new email in <span data-seconds>(\d+)</span> s\.", too_soon
+    )
+    # 30 s after the email was asked, 12 of them gone (a slow machine may have spent more).
+    assert seconds and 0 < int(seconds.group(1)) <= 18
 
     with time_machine.travel(timezone.now() + timedelta(seconds=31)):
         assert laptop.post("/", resend)["Location"] == "/check-inbox/"
