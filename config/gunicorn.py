@@ -58,4 +58,7 @@ def worker_exit(server, worker) -> None:
     if apps.ready and apps.is_installed("accounts"):
         from accounts.mail.courier import courier
 
-        courier.stop(timeout=int(os.environ.get("EMAIL_TIMEOUT") or 10) + 2)
+        # Time for one slow email (each of its commands may take EMAIL_TIMEOUT), within fly's
+        # kill_timeout and gunicorn's graceful_timeout (20 s); one cut short is sent again by a
+        # later sweep (accounts/mail/courier.py).
+        courier.stop(timeout=min(3 * int(os.environ.get("EMAIL_TIMEOUT") or 10), 15))

@@ -12,10 +12,9 @@ always-on machine, no poll faster than a minute, and an email waits for its requ
 not for a poll.
 
 Two couriers never send one task: a handed task is claimed by one conditional UPDATE (ready ->
-running), the sweep by django-tasks-db's SELECT ... FOR UPDATE SKIP LOCKED. The price is the
-worker's: a process killed hard between the claim and the send loses that one task (the
-row's status says what became of it; sign-in mail offers "Send a new email", account mail is
-given up on and listed by the hourly give_up_overdue).
+running), the sweep by django-tasks-db's SELECT ... FOR UPDATE SKIP LOCKED. A process stopped
+or killed between the claim and the send leaves its claim behind: a sweep makes it ready again
+once it is STALE_AFTER old, so the email is late, not lost (a sign-in email may then go twice).
 """
 
 import heapq
@@ -23,6 +22,7 @@ import logging
 import secrets
 import threading
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
@@ -33,11 +33,14 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction
 
-from accounts.mail.send import keep_connection_open
+from accounts.mail.send import close_kept_connection, keep_connection_open
 from accounts.records.log import log_event
 
 # After a database error, the next sweep comes sooner, doubling up to MAIL_SWEEP_SECONDS.
 FIRST_WAIT = 2
+# A claim this old was left by a process that stopped or died mid-send: far past any email's
+# EMAIL_TIMEOUTs (connect, each command, the data), and past fly's kill_timeout.
+STALE_AFTER = timedelta(minutes=5)
 
 
 class AfterCommitBackend(DatabaseBackend):
@@ -57,6 +60,7 @@ class Courier:
         self._due: list[tuple[float, str]] = []  # (when, task id), soonest first
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._enabled = False
         self._stopping = False
         self._worker = Worker(
             queue_names=["default"],
@@ -70,22 +74,33 @@ class Courier:
         )
 
     def start(self) -> None:
-        """Start this process's courier (gunicorn's post_fork, or the first task handed)."""
+        """Run this process's courier: gunicorn's workers only (config/gunicorn.py). In any
+        other process (a shell, a management command) a task waits in the table for a web
+        process: its settings, not a script's, send the mail."""
         with self._wake:
+            self._enabled, self._stopping = True, False
+        self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        with self._wake:
+            if not self._enabled or self._stopping:
+                return
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._stopping = False
             self._thread = threading.Thread(target=self._run, name="courier", daemon=True)
             self._thread.start()
 
     def hand(self, task_id: str, due: float) -> None:
         with self._wake:
+            if not self._enabled or self._stopping:
+                return  # no courier here (or it is leaving): a sweep sends it
             heapq.heappush(self._due, (due, str(task_id)))
             self._wake.notify()
-        self.start()
+        self._ensure_running()
 
     def stop(self, timeout: float) -> None:
-        """Finish the email in hand (at most EMAIL_TIMEOUT), leave the rest to a sweep."""
+        """Finish the email in hand, leave the rest to a sweep. One cut short (the process
+        left first) is found by a later sweep once its claim is STALE_AFTER old."""
         with self._wake:
             self._stopping = True
             self._wake.notify()
@@ -94,6 +109,12 @@ class Courier:
 
     def _run(self) -> None:
         keep_connection_open()
+        try:
+            self._loop()
+        finally:
+            close_kept_connection()  # on this thread, which alone sends on it
+
+    def _loop(self) -> None:
         next_sweep, wait = 0.0, FIRST_WAIT
         while (handed := self._next(next_sweep)) is not None:
             try:
@@ -150,8 +171,15 @@ class Courier:
             self._worker.run_task(DBTaskResult.objects.get(pk=task_id))
 
     def _sweep(self) -> None:
-        """Every task that is due and no courier has: one at a time, until none is left."""
-        ready = DBTaskResult.objects.ready().filter(backend_name="default")
+        """Every task that is due and no courier has: one at a time, until none is left. First,
+        claims left behind: a process that stopped or died mid-send leaves its task running
+        for ever; past STALE_AFTER it is ready again (at worst, a sign-in email sent twice
+        rather than never; an account email's own row still allows it once: owed.py)."""
+        ours = DBTaskResult.objects.filter(backend_name="default", queue_name="default")
+        ours.filter(
+            status=TaskResultStatus.RUNNING, started_at__lt=timezone.now() - STALE_AFTER
+        ).update(status=TaskResultStatus.READY)
+        ready = ours.ready()
         while not self._stopping:
             with exclusive_transaction(ready.db):
                 task = ready.get_locked()

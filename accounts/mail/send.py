@@ -15,7 +15,6 @@ delayed until its retry.
 Emails sent inside a request (the immediate backend, with DEBUG on) are sent as Django does.
 """
 
-import atexit
 import smtplib
 import time
 
@@ -45,9 +44,13 @@ _kept = _Kept()
 
 
 def keep_connection_open() -> None:
-    """Called once by the courier: send every email through one connection while busy."""
+    """Called by the courier as it starts: every email through one connection while busy. Only
+    its thread sends on it; it closes it as it stops (close_kept_connection)."""
     _kept.enabled = True
-    atexit.register(_close_kept)
+
+
+def close_kept_connection() -> None:
+    _close_kept()
 
 
 def send_templated(
@@ -105,7 +108,11 @@ def _send_on_kept_connection(message: EmailMultiAlternatives) -> None:
     except Exception as error:
         # After a refusal or an error the connection's state is unknown: never use it again.
         _close_kept()
-        if reused and isinstance(error, smtplib.SMTPServerDisconnected | ConnectionError):
+        # smtplib calls a timeout a disconnection too: a silent server is not a dropped
+        # connection, and is not asked again at once (its email waits for its retry).
+        timed_out = isinstance(error.__context__, TimeoutError) or "timed out" in str(error)
+        dropped = isinstance(error, smtplib.SMTPServerDisconnected | ConnectionError)
+        if reused and dropped and not timed_out:
             # The server dropped the connection we kept (almost always while idle, before it
             # took the email): once more, on a new one, which is not retried again.
             _send_on_kept_connection(message)

@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from accounts.mail.courier import Courier, courier
 from accounts.mail.delivery import deliver
 from accounts.mail.retry import RETRY_DELAYS
 from accounts.models import SignInEmail
@@ -51,6 +52,38 @@ def ask(client: Client, address: str = "alice@example.com") -> SignInEmail:
 
 def page(client: Client) -> str:
     return client.get("/check-inbox/").content.decode()
+
+
+def test_a_claim_left_by_a_process_that_died_mid_send_is_sent_by_a_later_sweep(
+    queue, client, mailbox, alice
+):
+    email = ask(client)
+    # A process claimed it and was gone before it sent (stopped past its wait, killed).
+    DBTaskResult.objects.update(status="RUNNING", started_at=timezone.now())
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=1)):
+        Courier()._sweep()  # a claim a minute old may still be sending: left alone
+    assert mailbox.attempts == 0
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        Courier()._sweep()
+
+    assert mailbox.message_to("alice@example.com")
+    assert SignInEmail.objects.get(pk=email.pk).status == Status.SENT
+
+
+def test_a_process_without_a_courier_leaves_its_mail_to_the_web_processes(
+    settings, transactional_db, client, mailbox, alice
+):
+    # A shell or a management command with production settings: its tasks wait in the table
+    # for a web process's sweep; it must not send them with its own settings (review, 12-06).
+    settings.TASKS = {"default": {"BACKEND": "accounts.mail.courier.AfterCommitBackend"}}
+
+    email = ask(client)  # this process's courier was never started (gunicorn starts it)
+
+    assert courier._thread is None and courier._due == []
+    assert DBTaskResult.objects.get().status == "READY"
+    assert SignInEmail.objects.get(pk=email.pk).status == Status.QUEUED
+    assert mailbox.attempts == 0
 
 
 def test_asking_queues_the_email_and_the_request_sends_nothing(queue, client, mailbox, alice):
