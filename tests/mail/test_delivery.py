@@ -71,6 +71,23 @@ def test_a_claim_left_by_a_process_that_died_mid_send_is_sent_by_a_later_sweep(
     assert SignInEmail.objects.get(pk=email.pk).status == Status.SENT
 
 
+def test_a_task_one_courier_is_sending_is_not_sent_by_another_handed_it(
+    queue, client, mailbox, alice
+):
+    email = ask(client)
+    task_id = DBTaskResult.objects.get().id
+    mailbox.delay = 1.0  # the first courier is mid-send while the second is handed the task
+    sweeping = threading.Thread(target=Courier()._sweep)
+    sweeping.start()
+    mailbox.wait_for_attempts(1)
+
+    Courier()._send_handed(task_id)  # its claim finds the task taken: nothing to do
+    sweeping.join()
+
+    assert len(mailbox.messages) == 1
+    assert SignInEmail.objects.get(pk=email.pk).attempts == 1
+
+
 def test_a_process_without_a_courier_leaves_its_mail_to_the_web_processes(
     settings, transactional_db, client, mailbox, alice
 ):
