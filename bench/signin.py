@@ -140,6 +140,7 @@ class Stack:
             "RATE_LIMIT_FORMS_PER_IP": "100000000/15m",
             "RATE_LIMIT_SITE": "100000000/1h",
             "PORT": str(self.port),
+            "METRICS_PORT": "0",  # any free port: the reference's gunicorn runs beside
             # No worker recycling mid-run: its CPU accounting would leave with it.
             "GUNICORN_CMD_ARGS": "--max-requests 0 --access-logfile /dev/null",
         }

@@ -1,6 +1,8 @@
 """gunicorn's settings: `gunicorn -c config/gunicorn.py config.wsgi`."""
 
 import os
+import shutil
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104 - inside the container
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -30,6 +32,39 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 # gunicorn's runtime control socket is not used here; without it, several instances can share a
 # machine (as the tests do) and the app user needs no writable home directory.
 control_socket_disable = True
+
+
+# The operator's series (accounts/metrics.py): each worker process counts into files here, and
+# the master serves their sum on METRICS_PORT, which fly.toml's [metrics] scrapes and its
+# [http_service] does not expose. 0 picks a free port (tests and the benchmark run several).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - a tmpfs
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="latchkey-metrics-", dir=shm)
+    _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+else:
+    _OWN_METRICS_DIR = ""
+METRICS_PORT = int(os.environ.get("METRICS_PORT") or 9091)
+
+
+def when_ready(server) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    metrics_server, _ = start_http_server(METRICS_PORT, registry=registry)
+    server.log.info("Serving metrics on port %s", metrics_server.server_port)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
 
 
 def on_starting(server) -> None:

@@ -74,6 +74,8 @@ def app_environment(port: int, **overrides: str) -> dict[str, str]:
         "SITE_URL": f"https://127.0.0.1:{port}",
         "DATABASE_URL": postgres_server.url.rsplit("/", 1)[0] + "/" + database,
         "WEB_CONCURRENCY": "2",
+        # Its series on a port of its own (fly.toml's 9091 would collide between test apps).
+        "METRICS_PORT": str(free_port()),
         **overrides,
     }
 

@@ -34,6 +34,7 @@ from accounts.limits import LimitsUnavailable, forgive_address
 from accounts.mail.retry import delay_after, describe, is_transient
 from accounts.mail.send import send_templated
 from accounts.mail.suppression import is_suppressed, paused_until
+from accounts.metrics import EMAIL_WAIT
 from accounts.models import SignInEmail, SignInEvent, User
 from accounts.records.audit import origin_of
 from accounts.records.log import log_event, mask_address
@@ -175,6 +176,8 @@ def _finish(email: SignInEmail, status: str, problem: str = "") -> str:
     email.problem = problem
     if status == Status.SENT:
         email.sent_at = timezone.now()
+        waited = (email.sent_at - email.requested_at).total_seconds()
+        EMAIL_WAIT.labels("sign_in").observe(waited)
     # One write for everything this attempt learned.
     email.save(
         update_fields=[

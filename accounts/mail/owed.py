@@ -34,6 +34,7 @@ from django.utils import timezone, translation
 from accounts.mail.retry import RETRY_DELAYS, delay_after, describe, is_transient
 from accounts.mail.send import send_templated
 from accounts.mail.suppression import paused_until
+from accounts.metrics import EMAIL_WAIT, EMAILS, email_kind
 from accounts.models import AccountEmail, User
 from accounts.records.log import log_event, mask_address
 
@@ -78,6 +79,7 @@ def owe(
         )
         if created:
             task.enqueue(*args, key=key)
+            EMAILS.labels(email_kind(kind), "queued").inc()
 
 
 def _reader(user: User | None) -> dict:
@@ -223,6 +225,9 @@ def _record(row: AccountEmail, status: str, problem: str = "") -> None:
     row.status, row.problem = status, problem
     row.sent_at = timezone.now() if status == Status.SENT else None
     row.save(update_fields=["status", "problem", "sent_at"])
+    if row.sent_at:
+        waited = (row.sent_at - row.queued_at).total_seconds()
+        EMAIL_WAIT.labels(email_kind(row.kind)).observe(waited)
 
 
 def give_up_overdue() -> int:
