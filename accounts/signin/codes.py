@@ -30,6 +30,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from redis.exceptions import RedisError
 
 from accounts.limits import LimitsUnavailable, code_guessing_allowed, count_wrong_code
+from accounts.metrics import SIGN_IN_TIME
 from accounts.models import SignInEmail, User
 from accounts.signin.signup import create_account, signup_allowed
 
@@ -105,7 +106,7 @@ def claim_code(request: HttpRequest, typed: str) -> User:
         raise CodeProblem("used")
     if not User.objects.claim(user, email.user_last_login):
         raise CodeProblem("used")
-    del request.session[SESSION_KEY]
+    _spend(request)
     return user
 
 
@@ -114,8 +115,14 @@ def _claim_signup(request: HttpRequest, address: str) -> User:
     # Its first claim, like any other: last_login moves from nothing to now.
     if user is None or not User.objects.claim(user, None):
         raise CodeProblem("used")
-    del request.session[SESSION_KEY]
+    _spend(request)
     return user
+
+
+def _spend(request: HttpRequest) -> None:
+    """The code is used: forget it, and count how long asking to signing in took."""
+    pending = request.session.pop(SESSION_KEY)
+    SIGN_IN_TIME.labels("code").observe(max(0.0, time.time() - pending["issued_at"]))
 
 
 def code_matches(request_id: str, typed: str) -> bool:

@@ -1,5 +1,7 @@
 """The one "a sign-in happened" step every way in ends with: link, code or passkey."""
 
+import time
+
 from django.conf import settings
 from django.contrib.auth import login
 from django.http import HttpRequest
@@ -7,12 +9,14 @@ from django.utils import translation
 
 from accounts.account.new_browsers import recognise, set_device_cookie
 from accounts.client_ip import client_ip
+from accounts.metrics import SIGN_IN_TIME
 from accounts.models import SignInEvent, User
 from accounts.records.audit import record
 from accounts.records.log import log_event
 from accounts.sessions.browsers import note_sign_in
 from accounts.sessions.lifetime import SIGNED_IN_WITH, start_session_clock
 from accounts.sessions.pruning import prune_now_and_then
+from accounts.signin.codes import pending_code_issued_at
 from accounts.signin.redirects import go_to
 from accounts.zones import reported_zone
 
@@ -24,6 +28,10 @@ def sign_in_browser(
 ):
     """Sign this browser in as `user`, who proved the inbox by link or code, or used a passkey."""
     previous_sign_in = user.last_login
+    if method == "link" and (asked_at := pending_code_issued_at(request)):
+        # From asking to signing in, where this browser asked (a link opened elsewhere: not
+        # known; a code's is counted as it is spent: accounts/signin/codes.py).
+        SIGN_IN_TIME.labels(method).observe(max(0.0, time.time() - asked_at))
     # Named, because a code is no credential a backend checks: the account was proven by the
     # claim, and with more than one backend (the benchmark's, passkeys) Django must know.
     login(request, user, backend="sesame.backends.ModelBackend")

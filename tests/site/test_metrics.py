@@ -76,6 +76,8 @@ def test_the_series_move_by_what_happened_and_name_no_address_ip_or_token(
     assert delta('latchkey_sign_ins_total{method="code"}') == 1
     assert delta('latchkey_sign_ins_total{method="link"}') == 1
     assert delta('latchkey_email_wait_seconds_count{kind="sign_in"}') == 2
+    assert delta('latchkey_sign_in_seconds_count{method="code"}') == 1
+    assert delta('latchkey_sign_in_seconds_count{method="link"}') == 1
     # Labels are fixed words: no address, no IP, no token or code anywhere in the page.
     assert "@" not in text
     assert not re.search(r"\d+\.\d+\.\d+\.\d+", " ".join(re.findall(r"\{[^}]*\}", text)))
