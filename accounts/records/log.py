@@ -30,7 +30,7 @@ COUNTED = {
         metrics.EMAILS.labels("sign_in", "queued").inc(),
     ),
     "proof_asked": lambda f: metrics.SIGN_IN_REQUESTS.labels("challenged").inc(),
-    "rate_limited": lambda f: metrics.SIGN_IN_REQUESTS.labels(f"limited_{f['scope']}").inc(),
+    "rate_limited": lambda f: metrics.SIGN_IN_REQUESTS.labels(_limited(f)).inc(),
     "sending_unavailable": lambda f: (
         metrics.SIGN_IN_REQUESTS.labels("unavailable").inc(),
         metrics.BACKEND_ERRORS.labels("redis").inc(),
@@ -51,8 +51,13 @@ COUNTED = {
 }
 
 
+def _limited(fields: dict) -> str:
+    # A scope is one of a few fixed words ("address", "network", "passkey options", …).
+    return "limited_" + str(fields.get("scope", "unknown")).replace(" ", "_")
+
+
 def _account_email(fields: dict, outcome: str) -> None:
-    metrics.EMAILS.labels(metrics.email_kind(str(fields["kind"])), outcome).inc()
+    metrics.EMAILS.labels(metrics.email_kind(str(fields.get("kind", ""))), outcome).inc()
 
 
 def _suppressed(fields: dict) -> str:
