@@ -52,7 +52,14 @@ def when_ready(server) -> None:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    metrics_server, _ = start_http_server(METRICS_PORT, registry=registry)
+    try:
+        # Every interface, IPv6 and IPv4 ("::"): fly scrapes over its private IPv6 network, and
+        # exposes only [http_service]'s port. Elsewhere, keep this port off the internet.
+        metrics_server, _ = start_http_server(METRICS_PORT, addr="::", registry=registry)
+    except OSError as error:
+        # A monitoring port taken (another gunicorn, a re-exec) must not take sign-in down.
+        server.log.warning("No metrics: port %s: %s", METRICS_PORT, error)
+        return
     server.log.info("Serving metrics on port %s", metrics_server.server_port)
 
 

@@ -82,3 +82,21 @@ def test_the_series_move_by_what_happened_and_name_no_address_ip_or_token(
     assert "@" not in text
     assert not re.search(r"\d+\.\d+\.\d+\.\d+", " ".join(re.findall(r"\{[^}]*\}", text)))
     assert code.replace(" ", "") not in text and link.split("sesame=")[1] not in text
+
+
+def test_a_metrics_port_already_taken_does_not_keep_the_site_down():
+    import socket
+
+    taken = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    taken.bind(("::", 0))
+    taken.listen()
+    try:
+        app = our_app(METRICS_PORT=str(taken.getsockname()[1]))
+        try:
+            with app.client() as browser:
+                assert browser.get("/").status_code == 200
+            assert "No metrics: port" in app.logs()
+        finally:
+            app.stop()
+    finally:
+        taken.close()

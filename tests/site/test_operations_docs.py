@@ -8,14 +8,15 @@ from prometheus_client import REGISTRY
 from accounts import metrics  # noqa: F401 - registers the series
 from harness.servers import ROOT
 
-SUFFIXES = ("_total", "_bucket", "_count", "_sum")
+# The names Prometheus stores, by the kind of series: a counter is only ever "_total".
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
 
 
 def exported() -> set[str]:
     names = set()
     for collector in REGISTRY.collect():
         if collector.name.startswith("latchkey_"):
-            names |= {collector.name, *(collector.name + suffix for suffix in SUFFIXES)}
+            names |= {collector.name + suffix for suffix in SUFFIXES[collector.type]}
     return names
 
 
