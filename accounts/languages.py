@@ -9,14 +9,13 @@ from urllib.parse import parse_qs, urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import check_for_language
 from django.views.decorators.http import require_POST
 
 from accounts.account.new_browsers import long_known
 from accounts.models import User
 from accounts.pages import changes_no_way_in
-from accounts.signin.redirects import safe_next_url
+from accounts.signin.redirects import is_local_path, safe_next_url
 
 
 @changes_no_way_in
@@ -48,12 +47,7 @@ def _back_to(value: str) -> str:
     its form is posted (the confirm page, an undo): going back to it by GET spends nothing, and
     its token waits in its cookie (accounts/signin/link_cookie.py)."""
     path, _, query = value.partition("?")
-    if not (
-        path.startswith("/")
-        and not path.startswith(("//", "/\\"))
-        and not set(path) & set("#\\")
-        and url_has_allowed_host_and_scheme(path, allowed_hosts={settings.SITE_HOST})
-    ):
+    if not is_local_path(path):
         return "/"
     next_url = safe_next_url(parse_qs(query).get("next", [""])[0])
     return f"{path}?{urlencode({'next': next_url})}" if next_url else path

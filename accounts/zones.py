@@ -28,10 +28,11 @@ def zone_named(name: str | None) -> ZoneInfo | None:
     return ZoneInfo(name)
 
 
-def reported_zone(request: HttpRequest) -> str:
-    """The zone the browser reported, if it is a real one; "" when it has not."""
-    name = request.COOKIES.get(ZONE_COOKIE, "")
-    return name if zone_named(name) else ""
+def known_zone() -> str:
+    """The reader's zone, which time_zone_middleware activated from their browser's report
+    (or a notice's sender from the account's); "" while none is known."""
+    name = timezone.get_current_timezone_name()
+    return "" if name == "UTC" else name
 
 
 def time_zone_middleware(get_response: Callable[[HttpRequest], HttpResponse]):

@@ -3,10 +3,10 @@
 Where `scripts/bench` measures gunicorn from outside, this runs the same steps through Django's
 full middleware stack in one process, against a real redis-server, PostgreSQL and SMTP server,
 and prints for each step its CPU time (this thread only: the SMTP server runs in another) and
-how many SQL statements and Redis commands it sent. The mail worker is django-tasks-db's own
-Worker, run in this process until the queue is empty, with the mail connection kept as
-`manage.py worker` keeps it. It answers "which step talks to the database how often", the
-question to ask before cutting CPU.
+how many SQL statements and Redis commands it sent. The mail is sent by the courier's sweep
+(accounts/mail/courier.py), run in this process until the queue is empty, with the mail
+connection kept as the courier keeps it. It answers "which step talks to the database how
+often", the question to ask before cutting CPU.
 """
 
 import logging
@@ -44,7 +44,7 @@ def main() -> None:
     from accounts.models import User
     from accounts.signin.links import LOGIN_SCOPE
 
-    keep_connection_open()  # as `manage.py worker` does
+    keep_connection_open()  # as the courier does
     redis = get_redis_connection("default")
     steps: dict[str, list[tuple[float, int, int]]] = {}
 
@@ -73,7 +73,7 @@ def main() -> None:
         step("1. sign-in page (GET /)", lambda: client.get("/"))
         asked = step("2. link request (POST /)", lambda: client.post("/", {"email": address}))
         step("2b. check-inbox (GET)", lambda: client.get(asked["Location"]))
-        step("2c. mail worker (one email)", lambda: run_due_tasks("steps"))
+        step("2c. the courier (one email)", run_due_tasks)
         query = get_query_string(user, scope=LOGIN_SCOPE)
         opened = step(
             "3a. open the link (GET /link/?sesame=)", lambda: client.get(f"/link/{query}")

@@ -1,19 +1,11 @@
-"""django-tasks-db's worker loop, in this process: every task that is due, then stop.
+"""Every mail task that is due, sent in this process, then stop: the courier's own sweep
+(accounts/mail/courier.py), as a web process makes it, without its thread.
 
 Shared by tests and bench; Django must be set up before it is called.
 """
 
 
-def run_due_tasks(worker_id: str = "in-process") -> None:
-    from django_tasks_db.management.commands.db_worker import Worker
+def run_due_tasks() -> None:
+    from accounts.mail.courier import Courier
 
-    Worker(
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id=worker_id,
-        excluded_queue_names=[],
-    ).run()
+    Courier().sweep()

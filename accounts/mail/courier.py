@@ -123,7 +123,7 @@ class Courier:
                         break  # still ready in the table: another process's sweep sends it
                     self._send_handed(task_id)
                 if time.time() >= next_sweep:
-                    self._sweep()
+                    self.sweep()
                     next_sweep, wait = time.time() + settings.MAIL_SWEEP_SECONDS, FIRST_WAIT
             except DatabaseError as error:
                 # Handed tasks are still ready in the table: the sweep after the outage sends them.
@@ -170,7 +170,7 @@ class Courier:
         if claimed:
             self._worker.run_task(DBTaskResult.objects.get(pk=task_id))
 
-    def _sweep(self) -> None:
+    def sweep(self) -> None:
         """Every task that is due and no courier has: one at a time, until none is left. First,
         claims left behind: a process that stopped or died mid-send leaves its task running
         for ever; past STALE_AFTER it is ready again (at worst, a sign-in email sent twice

@@ -37,6 +37,7 @@ from accounts.mail.suppression import paused_until
 from accounts.metrics import EMAIL_WAIT, EMAILS, email_kind
 from accounts.models import AccountEmail, User
 from accounts.records.log import log_event, mask_address
+from accounts.zones import known_zone
 
 Status = AccountEmail.Status
 
@@ -89,11 +90,7 @@ def _reader(user: User | None) -> dict:
     no account, the page's."""
     if user is not None:
         return {"language": user.language or settings.LANGUAGE_CODE, "time_zone": user.time_zone}
-    zone = timezone.get_current_timezone_name()
-    return {
-        "language": translation.get_language() or "",
-        "time_zone": "" if zone == "UTC" else zone,
-    }
+    return {"language": translation.get_language() or "", "time_zone": known_zone()}
 
 
 def legacy_key(*parts: object) -> str:

@@ -10,12 +10,13 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from accounts.signin.addresses import InvalidAddress, canonical_address, display_address
+from accounts.zones import known_zone
 
 
 def _reader_now() -> dict:
     """The active language, and the zone when the browser reported one (accounts/zones.py)."""
     reader = {"language": translation.get_language() or ""}
-    if (zone := timezone.get_current_timezone_name()) != "UTC":
+    if zone := known_zone():
         reader["time_zone"] = zone
     return reader
 

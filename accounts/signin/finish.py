@@ -18,7 +18,7 @@ from accounts.sessions.lifetime import SIGNED_IN_WITH, start_session_clock
 from accounts.sessions.pruning import prune_now_and_then
 from accounts.signin.codes import pending_code_issued_at
 from accounts.signin.redirects import go_to
-from accounts.zones import reported_zone
+from accounts.zones import known_zone
 
 Kind = SignInEvent.Kind
 
@@ -58,7 +58,7 @@ def remember_language_and_zone(request: HttpRequest, user: User) -> None:
     """Keep this sign-in's language and zone for the account's notices (the first sign-in's
     are kept by its claim: accounts/models/users.py). One UPDATE, only when one changed."""
     language = translation.get_language() or user.language
-    zone = reported_zone(request) or user.time_zone
+    zone = known_zone() or user.time_zone
     if (language, zone) != (user.language, user.time_zone):
         user.language, user.time_zone = language, zone
         User.objects.filter(pk=user.pk).update(language=language, time_zone=zone)

@@ -30,19 +30,22 @@ def safe_next_url(value: str | None) -> str:
     (a page of ours, or a 500). Django's own check then refuses //evil.example, /\\evil.example
     and anything else a browser would take off-site.
     """
-    if (
-        value
-        and value.startswith("/")
+    if value and is_local_path(value) and not _leads_to_a_sign_in(value):
+        return value
+    return ""
+
+
+def is_local_path(value: str) -> bool:
+    """A path on this site, whatever page it is: nothing a browser would take elsewhere."""
+    return (
+        value.startswith("/")
         and not value.startswith(("//", "/\\"))
         and url_has_allowed_host_and_scheme(
             value,
             allowed_hosts={settings.SITE_HOST},
             require_https=settings.SITE_URL.startswith("https://"),
         )
-        and not _leads_to_a_sign_in(value)
-    ):
-        return value
-    return ""
+    )
 
 
 def _leads_to_a_sign_in(value: str) -> bool:

@@ -13,11 +13,9 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from accounts.zones import known_zone
+
 register = template.Library()
-
-
-def _zone_is_known() -> bool:
-    return timezone.get_current_timezone_name() != "UTC"
 
 
 @register.simple_tag
@@ -27,7 +25,7 @@ def moment(value: datetime | None, part: str = "datetime") -> SafeString | str:
         return ""
     local = timezone.localtime(value)
     text = formats.date_format(local, "TIME_FORMAT" if part == "time" else "DATETIME_FORMAT")
-    if not _zone_is_known():
+    if not known_zone():
         text = f"{text} UTC"
     return format_html(
         '<time datetime="{}">{}</time>', value.astimezone(UTC).isoformat(timespec="seconds"), text
@@ -40,7 +38,7 @@ def email_moment(value: datetime | None) -> str:
     if value is None:
         return ""
     local = timezone.localtime(value)
-    if not _zone_is_known():
+    if not known_zone():
         return formats.date_format(local, "DATE_FORMAT")
     # The offset, not the zone's abbreviation: "CET" is English ("MEZ" in German), "+01:00" is
     # read the same in every language.

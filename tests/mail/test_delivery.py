@@ -62,10 +62,10 @@ def test_a_claim_left_by_a_process_that_died_mid_send_is_sent_by_a_later_sweep(
     DBTaskResult.objects.update(status="RUNNING", started_at=timezone.now())
 
     with time_machine.travel(timezone.now() + timedelta(minutes=1)):
-        Courier()._sweep()  # a claim a minute old may still be sending: left alone
+        Courier().sweep()  # a claim a minute old may still be sending: left alone
     assert mailbox.attempts == 0
     with time_machine.travel(timezone.now() + timedelta(minutes=6)):
-        Courier()._sweep()
+        Courier().sweep()
 
     assert mailbox.message_to("alice@example.com")
     assert SignInEmail.objects.get(pk=email.pk).status == Status.SENT
@@ -77,7 +77,7 @@ def test_a_task_one_courier_is_sending_is_not_sent_by_another_handed_it(
     email = ask(client)
     task_id = DBTaskResult.objects.get().id
     mailbox.delay = 1.0  # the first courier is mid-send while the second is handed the task
-    sweeping = threading.Thread(target=Courier()._sweep)
+    sweeping = threading.Thread(target=Courier().sweep)
     sweeping.start()
     mailbox.wait_for_attempts(1)
 
