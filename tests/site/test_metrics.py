@@ -6,7 +6,7 @@ import tomllib
 import httpx
 import pytest
 
-from harness.servers import ROOT
+from harness.servers import ROOT, wait_for_port
 from tests.helpers import (
     ask_for_a_link,
     code_in,
@@ -36,6 +36,8 @@ def scrape(port: int, path: str) -> tuple[dict[str, float], str]:
 def app_on_flys_metrics_port():
     # The one app on fly.toml's own port: every other test app takes a free one.
     app = our_app(METRICS_PORT=str(FLY["metrics"]["port"]))
+    # gunicorn's master opens it just after the site's own port (its when_ready hook).
+    wait_for_port(FLY["metrics"]["port"], process=app.process)
     yield app
     app.stop()
 
