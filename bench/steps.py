@@ -1,12 +1,13 @@
 """Each step of a sign-in by link, in-process: `python -m bench.steps`.
 
 Where `scripts/bench` measures gunicorn from outside, this runs the same steps through Django's
-full middleware stack in one process, against a real redis-server, PostgreSQL and SMTP server,
-and prints for each step its CPU time (this thread only: the SMTP server runs in another) and
+full middleware stack in one process, against a real redis-server, PostgreSQL and SMTP server, and
+prints for each step its CPU time (this thread only: the SMTP server runs in another), PostgreSQL's
+CPU time for it (a mean: /proc counts in 10 ms ticks, so one step is too short to read alone), and
 how many SQL statements and Redis commands it sent. The mail is sent by the courier's sweep
-(accounts/mail/courier.py), run in this process until the queue is empty, with the mail
-connection kept as the courier keeps it. It answers "which step talks to the database how
-often", the question to ask before cutting CPU.
+(accounts/mail/courier.py), run in this process until the queue is empty, with the mail connection
+kept as the courier keeps it. It answers "which step talks to the database how often", the question
+to ask before cutting CPU.
 """
 
 import logging
@@ -22,7 +23,7 @@ from bench.signin import start_stack
 from harness.servers import remove_scratch
 from harness.tasks import run_due_tasks
 
-SIGN_INS = 60
+SIGN_INS = 200
 WARM_UP = 5
 
 
@@ -46,20 +47,24 @@ def main() -> None:
 
     keep_connection_open()  # as the courier does
     redis = get_redis_connection("default")
-    steps: dict[str, list[tuple[float, int, int]]] = {}
+    steps: dict[str, list[tuple[float, int, int, float]]] = {}
 
     def redis_calls() -> int:
         return sum(stats["calls"] for stats in redis.info("commandstats").values())
 
     def step(name: str, action: Callable):
         redis_before = redis_calls()
+        postgres_before = stack.infrastructure_cpu_seconds()[0]
+        connection.queries_log.clear()  # it keeps 9000: a full one counts nothing more
         with CaptureQueriesContext(connection) as queries:
             started = time.thread_time()
             response = action()
             cpu = time.thread_time() - started
+        postgres = stack.infrastructure_cpu_seconds()[0] - postgres_before
         # The INFO command that reads the count is itself counted once.
         redis_commands = redis_calls() - redis_before - 1
-        steps.setdefault(name, []).append((cpu, len(queries.captured_queries), redis_commands))
+        sample = (cpu, len(queries.captured_queries), redis_commands, postgres)
+        steps.setdefault(name, []).append(sample)
         return response
 
     # One client, its cookies cleared between people: a new Client would load the middleware
@@ -92,14 +97,15 @@ def main() -> None:
         for n in range(WARM_UP, WARM_UP + SIGN_INS):
             sign_in(n)
         print(f"PostgreSQL, {SIGN_INS} sign-ins by link, median per step (this thread's CPU):")
-        print(f"{'step':42} {'CPU ms':>7} {'SQL':>4} {'Redis':>6}")
-        total = 0.0
+        print(f"{'step':42} {'CPU ms':>7} {'SQL':>4} {'Redis':>6} {'PostgreSQL ms':>14}")
+        total = total_postgres = 0.0
         for name, samples in steps.items():
             cpu = statistics.median(s[0] for s in samples) * 1000
-            total += cpu
+            postgres = statistics.mean(s[3] for s in samples) * 1000
+            total, total_postgres = total + cpu, total_postgres + postgres
             sql, commands = samples[-1][1], samples[-1][2]
-            print(f"{name:42} {cpu:7.2f} {sql:4d} {commands:6d}")
-        print(f"{'whole sign-in':42} {total:7.2f}")
+            print(f"{name:42} {cpu:7.2f} {sql:4d} {commands:6d} {postgres:14.2f}")
+        print(f"{'whole sign-in':42} {total:7.2f} {'':4} {'':6} {total_postgres:14.2f}")
     finally:
         stack.smtp.stop()
         stack.redis.stop()

@@ -113,7 +113,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     except ceremony.PasskeyProblem as problem:
         # The cookie stays: another sign-in page in this browser may still answer its own.
         return _refused(request, problem, next_url)
-    response = sign_in_browser(request, passkey.user, "passkey", next_url)
+    response = sign_in_browser(request, lambda: passkey.user, "passkey", next_url)
     response.delete_cookie(settings.PASSKEY_COOKIE_NAME, samesite="Strict")
     return response
 

@@ -4,7 +4,7 @@ This is `django.contrib.sessions.backends.db` (SESSION_ENGINE points here): the 
 signing, expiry and cookie. At sign-in Django looks a new key up, writes the session twice
 (the anonymous data under the new key, then again with the user), and reads the old row before
 deleting it and its dependants: 13 of the confirm step's 20 statements were the session's.
-Four things differ, each doing the same work with fewer statements:
+Five things differ, each doing the same work with fewer statements:
 
 - A new key is not looked up first: the INSERT that creates the row is the check. A collision
   (32 characters from 36, about 165 bits) makes that INSERT fail with CreateError, and Django's
@@ -18,12 +18,17 @@ Four things differ, each doing the same work with fewer statements:
 - A save that would write exactly what this request already wrote does not write again; the
   cookie is still sent. `sign_in_browser()` saves before it records the browser (whose row
   points at the session's), and the middleware's save after the view has nothing new to write.
+- A write on its own is one statement, not BEGIN, the statement and COMMIT: one INSERT or
+  UPDATE is a transaction already, and a failed one leaves nothing to undo. Inside a sign-in's
+  transaction (accounts/signin/finish.py) it keeps Django's savepoint.
 """
 
 import copy
+from contextlib import nullcontext
 
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.db import DatabaseError, IntegrityError, router, transaction
 from django.utils.crypto import get_random_string
 
 
@@ -51,9 +56,28 @@ class SessionStore(DatabaseSessionStore):
         data = self._get_session(no_load=must_create)
         if not must_create and self._written == (self.session_key, data):
             return
-        super().save(must_create)
+        self._write(data, must_create)
         # A copy: a value changed in place afterwards must not look already written.
         self._written = (self.session_key, copy.deepcopy(data))
+
+    def _write(self, data: dict, must_create: bool) -> None:
+        """Django's save, without a transaction around the one statement when it is alone."""
+        obj = self.create_model_instance(data)
+        using = router.db_for_write(self.model, instance=obj)
+        # Inside a transaction (a sign-in's), a savepoint, as Django has: a key drawn twice or
+        # a row gone must not spoil the statements around it.
+        in_transaction = transaction.get_connection(using).in_atomic_block
+        try:
+            with transaction.atomic(using) if in_transaction else nullcontext():
+                obj.save(force_insert=must_create, force_update=not must_create, using=using)
+        except IntegrityError:
+            if must_create:
+                raise CreateError from None  # create() draws another key
+            raise
+        except DatabaseError:
+            if not must_create:
+                raise UpdateError from None  # the row is gone: signed out meanwhile
+            raise
 
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:

@@ -30,7 +30,6 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from redis.exceptions import RedisError
 
 from accounts.limits import LimitsUnavailable, code_guessing_allowed, count_wrong_code
-from accounts.metrics import SIGN_IN_TIME
 from accounts.models import SignInEmail, User
 from accounts.signin.signup import create_account, signup_allowed
 
@@ -120,9 +119,8 @@ def _claim_signup(request: HttpRequest, address: str) -> User:
 
 
 def _spend(request: HttpRequest) -> None:
-    """The code is used: forget it, and count how long asking to signing in took."""
-    pending = request.session.pop(SESSION_KEY)
-    SIGN_IN_TIME.labels("code").observe(max(0.0, time.time() - pending["issued_at"]))
+    """The code is used: this browser forgets it."""
+    request.session.pop(SESSION_KEY)
 
 
 def code_matches(request_id: str, typed: str) -> bool:

@@ -1,10 +1,12 @@
 """The one "a sign-in happened" step every way in ends with: link, code or passkey."""
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import login
-from django.http import HttpRequest
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
 from accounts.account.new_browsers import recognise, set_device_cookie
@@ -24,14 +26,37 @@ Kind = SignInEvent.Kind
 
 
 def sign_in_browser(
-    request: HttpRequest, user: User, method: str, next_url: str, keep: bool = False
-):
-    """Sign this browser in as `user`, who proved the inbox by link or code, or used a passkey."""
-    previous_sign_in = user.last_login
-    if method == "link" and (asked_at := pending_code_issued_at(request)):
-        # From asking to signing in, where this browser asked (a link opened elsewhere: not
-        # known; a code's is counted as it is spent: accounts/signin/codes.py).
+    request: HttpRequest,
+    claim: Callable[[], User],
+    method: str,
+    next_url: str,
+    keep: bool = False,
+) -> HttpResponse:
+    """Sign this browser in as the user `claim` returns: it spends the link or code (or names
+    the passkey's owner), or raises to say why nobody is signed in.
+
+    The claim and everything a sign-in writes (the session, its browser's row, the audit event,
+    a new browser's row and notice) are one transaction: one COMMIT where there were six, and a
+    sign-in that fails halfway leaves its link or code unspent rather than spent for nothing.
+    """
+    # When this browser asked for its email (a link opened elsewhere: not known).
+    asked_at = pending_code_issued_at(request) if method != "passkey" else None
+    with transaction.atomic():
+        user = claim()
+        response = _signed_in(request, user, method, next_url, keep)
+    # Told once it is true: the transaction committed.
+    log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
+    if asked_at:
         SIGN_IN_TIME.labels(method).observe(max(0.0, time.time() - asked_at))
+    # Not in the sign-in's transaction: a sweep of old rows now and then is no part of it.
+    prune_now_and_then()
+    return response
+
+
+def _signed_in(
+    request: HttpRequest, user: User, method: str, next_url: str, keep: bool
+) -> HttpResponse:
+    previous_sign_in = user.last_login
     # Named, because a code is no credential a backend checks: the account was proven by the
     # claim, and with more than one backend (the benchmark's, passkeys) Django must know.
     login(request, user, backend="sesame.backends.ModelBackend")
@@ -42,8 +67,6 @@ def sign_in_browser(
     # at it, and the save after the view finds nothing new (accounts/sessions/store.py).
     request.session.save()
     note_sign_in(request, user)
-    prune_now_and_then()
-    log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
     record(Kind.SIGNED_IN, request, user, detail=method)
     seen = recognise(request, user, first_sign_in=previous_sign_in is None)
     if seen.long_known:

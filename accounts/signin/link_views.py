@@ -130,14 +130,14 @@ def _claim(request: HttpRequest) -> HttpResponse:
     token = form.cleaned_data["sesame"]
     next_url = open_next_url(form.cleaned_data["next"], token)
     browser = request.COOKIES.get(settings.LOGIN_BROWSER_COOKIE_NAME, "")
+    keep = form.cleaned_data["keep"]
     try:
-        user = claim_login_link(token)
+        response = sign_in_browser(request, lambda: claim_login_link(token), "link", next_url, keep)
     except LinkProblem as problem:
         user = reclaim(token, browser) if problem.reason == "used" else None
         if user is None:
             raise
         log_event("second_press", user=user.pk, ip=client_ip(request))
-        return sign_in_browser(request, user, "link", next_url, form.cleaned_data["keep"])
-    response = sign_in_browser(request, user, "link", next_url, form.cleaned_data["keep"])
-    remember_claim(token, browser, user, request.session.session_key)
+        return sign_in_browser(request, lambda: user, "link", next_url, keep)
+    remember_claim(token, browser, request.user, request.session.session_key)
     return response

@@ -1,6 +1,7 @@
 """Asking for a sign-in email, waiting for it (and typing its code), signing out, and the
 admin's way in: the same emailed link or code."""
 
+import functools
 import math
 import time
 from datetime import UTC, datetime
@@ -172,9 +173,9 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if form.is_valid():
-                user = claim_code(request, form.cleaned_data["code"])
-                keep = form.cleaned_data["keep"]
-                return sign_in_browser(request, user, "code", next_url, keep)
+                code, keep = form.cleaned_data["code"], form.cleaned_data["keep"]
+                claim = functools.partial(claim_code, request, code)
+                return sign_in_browser(request, claim, "code", next_url, keep)
             status = HTTPStatus.BAD_REQUEST
         except CodeProblem as problem:
             log_event("code_rejected", reason=problem.reason, ip=client_ip(request))
