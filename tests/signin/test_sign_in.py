@@ -17,7 +17,7 @@ from sesame.utils import get_query_string
 
 from accounts.models import User
 from tests.environment import TEST_SITE_URL
-from tests.helpers import behind_the_proxy, link_in, path_of
+from tests.helpers import behind_the_proxy, code_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db
 
@@ -339,6 +339,53 @@ def test_a_sign_in_writes_last_login_once(client, mailbox, alice):
     assert len(writes) == 1 and "last_login" in writes[0]
     alice.refresh_from_db()
     assert alice.last_login is not None
+
+
+@pytest.fixture
+def sign_in_writes_fail():
+    """The database fails the last thing a sign-in writes (a new browser's row), as a database
+    that goes away mid-sign-in does: a trigger, in the real PostgreSQL, answering admin_shutdown."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'going away' USING ERRCODE = '57P01'; END $$; "
+            "CREATE TRIGGER refuse BEFORE INSERT ON accounts_knowndevice "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
+
+    def heal() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS refuse ON accounts_knowndevice")
+            cursor.execute("DROP FUNCTION IF EXISTS refuse()")
+
+    yield heal
+    heal()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("way", ["link", "code"])
+def test_a_sign_in_that_fails_halfway_leaves_its_link_and_code_unspent(
+    mailbox, alice, sign_in_writes_fail, way
+):
+    browser = Client(headers={"X-Forwarded-Proto": "https"}, raise_request_exception=False)
+    browser.post("/", {"email": "alice@example.com"})
+    (message,) = mailbox.wait_for(1)
+    link, code = link_in(message), code_in(message)
+
+    def sign_in():
+        if way == "link":
+            return browser.post("/link/", {"sesame": token_of(link)})
+        return browser.post("/check-inbox/", {"code": code})
+
+    failed = sign_in()
+
+    assert failed.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert SESSION_KEY not in browser.session
+    alice.refresh_from_db()
+    assert alice.last_login is None  # the claim went back with the rest
+    assert not alice.events.filter(kind="signed_in").exists()
+    sign_in_writes_fail()  # the database is back
+    assert sign_in()["Location"] == "/dashboard/"
 
 
 def test_deactivating_a_user_ends_their_links(client, mailbox, alice):
