@@ -4,12 +4,14 @@
 that returns one per request, as a load balancer would.
 """
 
+import json
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
+from base64 import b64encode
 from collections.abc import Callable
 from email.message import EmailMessage
 from urllib.parse import urlsplit
@@ -170,6 +172,31 @@ def signed_in_by_link(mailbox, address: str = "alice@example.com"):
     token = link.split("sesame=")[1]
     assert browser.post("/link/", {"sesame": token})["Location"] == "/dashboard/"
     return browser
+
+
+# --- The mail provider ----------------------------------------------------------------------------
+
+WEBHOOK_SECRET = "webhook-user:webhook-password-0123456789"
+
+
+def provider_reports(client, address: str, secret: str = WEBHOOK_SECRET, kind: str = "HardBounce"):
+    """Postmark's webhook reporting `kind`: HardBounce, SoftBounce, SpamComplaint, …"""
+    event = {
+        "RecordType": "SpamComplaint" if kind == "SpamComplaint" else "Bounce",
+        "Type": kind,
+        "TypeCode": 1,
+        "MessageID": "b7bc2f4a",
+        "Email": address,
+        "BouncedAt": "2026-11-28T10:00:00Z",
+        "Description": "The server was unable to deliver your message.",
+    }
+    credentials = b64encode(secret.encode()).decode()
+    return client.post(
+        "/anymail/postmark/tracking/",
+        json.dumps(event),
+        content_type="application/json",
+        headers={"Authorization": f"Basic {credentials}"},
+    )
 
 
 # --- A person's steps, over HTTP ------------------------------------------------------------------

@@ -53,6 +53,7 @@ def request_email(
         email = SignInEmail.objects.create(
             id=secrets.token_urlsafe(16),
             address=address,
+            domain=address.rpartition("@")[2],
             next_url=next_url,
             accounts_only=accounts_only,
             language=translation.get_language() or "",

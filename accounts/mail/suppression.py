@@ -28,7 +28,7 @@ from django.http import Http404, HttpResponseBadRequest
 from django.urls import URLPattern
 from django.utils import timezone
 
-from accounts.models import SuppressedAddress
+from accounts.models import SignInEmail, SuppressedAddress
 from accounts.records.log import log_event, mask_address
 from accounts.signin.addresses import InvalidAddress, canonical_address
 
@@ -48,6 +48,22 @@ def suppress_on_bounce_or_complaint(sender, event: AnymailTrackingEvent, esp_nam
     except InvalidAddress:
         return
     suppress(address, event.event_type, for_good=event.event_type in FOR_GOOD_EVENTS)
+    if event.event_type in FUNNEL_FEEDBACK:
+        tell_the_funnel(address, FUNNEL_FEEDBACK[event.event_type])
+
+
+# The operator's funnel counts bounces and complaints of sign-in emails (records/funnel.py).
+FUNNEL_FEEDBACK = {"bounced": "bounced", "rejected": "bounced", "complained": "complained"}
+
+
+def tell_the_funnel(address: str, feedback: str) -> None:
+    """Mark the latest sign-in email sent to `address` with what the provider said of it."""
+    latest = (
+        SignInEmail.objects.filter(address=address, status=SignInEmail.Status.SENT, feedback="")
+        .order_by("-sent_at")
+        .values("pk")[:1]
+    )
+    SignInEmail.objects.filter(pk__in=latest).update(feedback=feedback)
 
 
 def suppress(address: str, reason: str, for_good: bool) -> None:

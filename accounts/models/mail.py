@@ -68,11 +68,21 @@ class SignInEmail(models.Model):
     accounts_only = models.BooleanField(default=False)
     # The language of the page that asked: the email is written in it.
     language = models.CharField(max_length=16, blank=True)
+    # The address's mail provider, kept for the operator's funnel (accounts/records/funnel.py)
+    # after the address itself is blanked (accounts/sessions/pruning.py).
+    domain = models.CharField(max_length=253, blank=True)
+    # What the provider told us after delivery: "bounced" or "complained" (suppression.py).
+    feedback = models.CharField(max_length=12, blank=True)
 
     class Meta:
         verbose_name = _("sign-in email")
         verbose_name_plural = _("sign-in emails")
-        indexes = [models.Index(fields=["requested_at"], name="signinemail_requested_at")]
+        indexes = [
+            models.Index(fields=["requested_at"], name="signinemail_requested_at"),
+            # The latest emails to one address: a link opened moments after one was sent
+            # (records/audit.py), and the one a bounce or complaint is about (suppression.py).
+            models.Index(fields=["address", "-sent_at"], name="signinemail_address_sent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"

@@ -45,12 +45,17 @@ def record(
     user: User | None = None,
     detail: str = "",
     likely_scanner: bool = False,
+    seconds: int | None = None,
 ) -> None:
+    known = user if user is not None and user.pk is not None else None
     SignInEvent.objects.create(
         kind=kind,
-        user=user if user is not None and user.pk is not None else None,
+        user=known,
         detail=detail,
         likely_scanner=likely_scanner,
+        # A sign-in's mail provider and wait, for the operator's funnel (records/funnel.py).
+        domain=known.email.rpartition("@")[2] if known and kind == Kind.SIGNED_IN else "",
+        seconds=seconds,
         **origin_of(request),
     )
 

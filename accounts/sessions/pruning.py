@@ -23,8 +23,11 @@ from accounts.sessions.store import SessionStore
 
 PRUNED_KEY = "accounts:sessions-pruned"
 
-# Kept a day after they were asked for: long enough to answer "did my email go out?".
+# A day after it was asked for, a sign-in email has answered "did my email go out?": its row
+# forgets the address, the network and the browser, and keeps for the operator's funnel only
+# its domain, outcome and time (accounts/records/funnel.py), for as long as the funnel looks.
 SIGN_IN_EMAILS_KEPT = timedelta(days=1)
+SIGN_IN_EMAILS_COUNTED = timedelta(days=8)
 
 
 def prune_now_and_then() -> None:
@@ -34,8 +37,12 @@ def prune_now_and_then() -> None:
         return  # The next sign-in will try again.
     if due:
         SessionStore.clear_expired()
-        before = timezone.now() - SIGN_IN_EMAILS_KEPT
-        SignInEmail.objects.filter(requested_at__lt=before).delete()
+        now = timezone.now()
+        before = now - SIGN_IN_EMAILS_KEPT
+        SignInEmail.objects.filter(requested_at__lt=now - SIGN_IN_EMAILS_COUNTED).delete()
+        SignInEmail.objects.filter(requested_at__lt=before).exclude(address="").update(
+            address="", next_url="", network="", user_agent=""
+        )
         DBTaskResult.objects.finished().filter(finished_at__lt=before).delete()
         SuppressedAddress.objects.filter(until__lt=timezone.now()).delete()  # pauses that ended
         prune_events()

@@ -41,9 +41,10 @@ def sign_in_browser(
     """
     # When this browser asked for its email (a link opened elsewhere: not known).
     asked_at = pending_code_issued_at(request) if method != "passkey" else None
+    waited = max(0, round(time.time() - asked_at)) if asked_at else None
     with transaction.atomic():
         user = claim()
-        response = _signed_in(request, user, method, next_url, keep)
+        response = _signed_in(request, user, method, next_url, keep, waited)
     # Told once it is true: the transaction committed.
     log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
     if asked_at:
@@ -54,7 +55,7 @@ def sign_in_browser(
 
 
 def _signed_in(
-    request: HttpRequest, user: User, method: str, next_url: str, keep: bool
+    request: HttpRequest, user: User, method: str, next_url: str, keep: bool, waited: int | None
 ) -> HttpResponse:
     previous_sign_in = user.last_login
     # Named, because a code is no credential a backend checks: the account was proven by the
@@ -67,7 +68,7 @@ def _signed_in(
     # at it, and the save after the view finds nothing new (accounts/sessions/store.py).
     request.session.save()
     note_sign_in(request, user)
-    record(Kind.SIGNED_IN, request, user, detail=method)
+    record(Kind.SIGNED_IN, request, user, detail=method, seconds=waited)
     seen = recognise(request, user, first_sign_in=previous_sign_in is None)
     if seen.long_known:
         remember_language_and_zone(request, user)

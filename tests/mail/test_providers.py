@@ -20,11 +20,16 @@ from django.utils import timezone
 from accounts.mail.suppression import BOUNCE_PAUSE
 from accounts.models import SuppressedAddress
 from harness.servers import free_port
-from tests.helpers import behind_the_proxy, database_of_its_own, migrate, signed_in_by_link
+from tests.helpers import (
+    WEBHOOK_SECRET,
+    behind_the_proxy,
+    database_of_its_own,
+    migrate,
+    signed_in_by_link,
+)
+from tests.helpers import provider_reports as bounce
 
 pytestmark = pytest.mark.django_db
-
-WEBHOOK_SECRET = "webhook-user:webhook-password-0123456789"
 
 
 class PostmarkApi(BaseHTTPRequestHandler):
@@ -91,26 +96,6 @@ def test_sign_in_mail_goes_through_the_provider_with_tracking_off(postmark, alic
     assert body["From"] == "Latchkey <sign-in@signin.example.test>"
     assert body["TrackLinks"] == "None" and body["TrackOpens"] is False
     assert "/link/?sesame=" in body["TextBody"]
-
-
-def bounce(client: Client, address: str, secret: str = WEBHOOK_SECRET, kind: str = "HardBounce"):
-    """Postmark's webhook reporting `kind`: HardBounce, SoftBounce, SpamComplaint, …"""
-    event = {
-        "RecordType": "SpamComplaint" if kind == "SpamComplaint" else "Bounce",
-        "Type": kind,
-        "TypeCode": 1,
-        "MessageID": "b7bc2f4a",
-        "Email": address,
-        "BouncedAt": "2026-11-28T10:00:00Z",
-        "Description": "The server was unable to deliver your message.",
-    }
-    credentials = b64encode(secret.encode()).decode()
-    return client.post(
-        "/anymail/postmark/tracking/",
-        json.dumps(event),
-        content_type="application/json",
-        headers={"Authorization": f"Basic {credentials}"},
-    )
 
 
 def test_a_bounce_stops_mail_for_a_while_and_the_answer_stays_the_same(postmark, alice):
