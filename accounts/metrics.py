@@ -7,7 +7,7 @@ fixed (an outcome, a method, a kind, a reason): never an address, an IP, a token
 a series cannot identify a person and their number stays small.
 """
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 SIGN_IN_REQUESTS = Counter(
     "latchkey_sign_in_requests",
@@ -41,6 +41,26 @@ BACKEND_ERRORS = Counter(
     "latchkey_backend_errors",
     "Requests that met Redis or the database failing.",
     ["backend"],
+)
+
+# The mail queue, as each process's courier saw it when its sweep began (once a minute,
+# accounts/mail/courier.py): the largest of the live processes' readings is served, so one
+# process that finds a backlog is enough to show it, and the latest sweep's time says whether
+# anyone is looking at all.
+QUEUE_DEPTH = Gauge(
+    "latchkey_mail_queue_depth",
+    "Emails due and not yet handed to the mail server, at the last sweep.",
+    multiprocess_mode="livemax",
+)
+QUEUE_OLDEST = Gauge(
+    "latchkey_mail_queue_oldest_seconds",
+    "How long the longest-waiting due email had waited, at the last sweep.",
+    multiprocess_mode="livemax",
+)
+QUEUE_SWEPT = Gauge(
+    "latchkey_mail_queue_swept_timestamp_seconds",
+    "When a courier last swept the mail queue (Unix time).",
+    multiprocess_mode="livemax",
 )
 
 # What each kind of email is called in the series: sign-in mail, notices, an address's proof.

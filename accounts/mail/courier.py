@@ -26,14 +26,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
+from django.db.models import Count, Min, Q
 from django.tasks.base import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands.db_worker import Worker
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
 from django_tasks_db.utils import exclusive_transaction
 
 from accounts.mail.send import close_kept_connection, keep_connection_open
+from accounts.metrics import QUEUE_DEPTH, QUEUE_OLDEST, QUEUE_SWEPT
 from accounts.records.log import log_event
 
 # After a database error, the next sweep comes sooner, doubling up to MAIL_SWEEP_SECONDS.
@@ -180,6 +182,7 @@ class Courier:
             status=TaskResultStatus.RUNNING, started_at__lt=timezone.now() - STALE_AFTER
         ).update(status=TaskResultStatus.READY)
         ready = ours.ready()
+        measure_the_queue(ready)
         while not self._stopping:
             with exclusive_transaction(ready.db):
                 task = ready.get_locked()
@@ -188,6 +191,22 @@ class Courier:
             if task is None:
                 return
             self._worker.run_task(task)
+
+
+def measure_the_queue(ready) -> None:
+    """What the sweep finds before it sends: how many emails are due, and since when the oldest
+    (a new one since it was queued, a retry since it fell due). One query, once a minute."""
+    now = timezone.now()
+    never = get_date_max()  # django-tasks-db's run_after for "at once"
+    seen = ready.aggregate(
+        depth=Count("pk"),
+        queued=Min("enqueued_at", filter=Q(run_after=never)),
+        due=Min("run_after", filter=~Q(run_after=never)),
+    )
+    since = min((t for t in (seen["queued"], seen["due"]) if t is not None), default=now)
+    QUEUE_DEPTH.set(seen["depth"])
+    QUEUE_OLDEST.set(max(0.0, (now - since).total_seconds()))
+    QUEUE_SWEPT.set(time.time())
 
 
 courier = Courier()

@@ -17,6 +17,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
+from prometheus_client import REGISTRY
 
 from accounts.mail.courier import Courier, courier
 from accounts.mail.delivery import deliver
@@ -69,6 +70,27 @@ def test_a_claim_left_by_a_process_that_died_mid_send_is_sent_by_a_later_sweep(
 
     assert mailbox.message_to("alice@example.com")
     assert SignInEmail.objects.get(pk=email.pk).status == Status.SENT
+
+
+def test_the_sweep_tells_the_operator_how_long_the_queue_has_waited(queue, client, mailbox, alice):
+    def gauge(name: str) -> float:
+        return REGISTRY.get_sample_value(f"latchkey_mail_queue_{name}")
+
+    ask(client)
+    ask(client, "bob@example.com")
+    later = timezone.now() + timedelta(minutes=3)
+
+    with time_machine.travel(later, tick=False):
+        Courier().sweep()  # nobody sent them for three minutes: a stuck courier, say
+
+        assert gauge("depth") == 2
+        assert 179 <= gauge("oldest_seconds") <= 181
+        assert gauge("swept_timestamp_seconds") == later.timestamp()
+    assert mailbox.message_to("alice@example.com")  # and the sweep sent them
+
+    Courier().sweep()
+
+    assert gauge("depth") == 0 and gauge("oldest_seconds") == 0
 
 
 def test_a_task_one_courier_is_sending_is_not_sent_by_another_handed_it(
@@ -302,7 +324,7 @@ def statements_on_the_queue(during: float) -> int:
             return cursor.fetchone()[0]
 
     before = count()
-    time.sleep(during)  # noqa: the quiet being measured
+    time.sleep(during)  # the quiet being measured, not a wait for something
     return count() - before
 
 

@@ -1,6 +1,7 @@
 """The operator's view: the series fly scrapes move by exactly what people did, and name nobody."""
 
 import re
+import time
 import tomllib
 
 import httpx
@@ -80,6 +81,9 @@ def test_the_series_move_by_what_happened_and_name_no_address_ip_or_token(
     assert delta('latchkey_email_wait_seconds_count{kind="sign_in"}') == 2
     assert delta('latchkey_sign_in_seconds_count{method="code"}') == 1
     assert delta('latchkey_sign_in_seconds_count{method="link"}') == 1
+    # Each process's courier swept the queue as it started: nothing was owed, a moment ago.
+    assert after["latchkey_mail_queue_depth"] == after["latchkey_mail_queue_oldest_seconds"] == 0
+    assert time.time() - 120 < after["latchkey_mail_queue_swept_timestamp_seconds"] <= time.time()
     # Labels are fixed words: no address, no IP, no token or code anywhere in the page.
     assert "@" not in text
     assert not re.search(r"\d+\.\d+\.\d+\.\d+", " ".join(re.findall(r"\{[^}]*\}", text)))

@@ -8,8 +8,13 @@ from prometheus_client import REGISTRY
 from accounts import metrics  # noqa: F401 - registers the series
 from harness.servers import ROOT
 
-# The names Prometheus stores, by the kind of series: a counter is only ever "_total".
-SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+# The names Prometheus stores, by the kind of series: a counter is only ever "_total", a gauge
+# its own name.
+SUFFIXES = {
+    "counter": ("_total",),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum"),
+}
 
 
 def exported() -> set[str]:
