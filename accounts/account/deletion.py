@@ -107,7 +107,7 @@ def erase_due() -> int:
     for user in due:
         with transaction.atomic():
             SignInEmail.objects.filter(address=user.email).delete()
-            user.events.update(user=None, network="", user_agent="")
+            user.events.update(user=None, network="", user_agent="", domain="")
             SignInEvent.objects.create(kind=SignInEvent.Kind.ACCOUNT_DELETED, detail="erased")
             user.delete()  # its passkeys, browsers, devices, changes and emails with it
         log_event("account_erased", user=user.pk)

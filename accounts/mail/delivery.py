@@ -103,7 +103,9 @@ def deliver(email_id: str) -> str:
     email.signup = user is not None and user.pk is None
     email.save(update_fields=["user", "user_last_login", "signup"])
     try:
-        sent = _send(email, user, offer)
+        ids: list[str] = []
+        sent = _send(email, user, offer, ids)
+        email.provider_id = ids[0] if ids else ""
     except (smtplib.SMTPException, OSError, AnymailError) as error:
         return _failed(email, error)
     except Exception as error:
@@ -134,7 +136,9 @@ def _not_to_be_sent(email: SignInEmail, user: User | None, offer: tuple[str, dic
     return (user is None and not settings.NO_ACCOUNT_EMAIL) or is_suppressed(email.address)
 
 
-def _send(email: SignInEmail, user: User | None, offer: tuple[str, dict] | None) -> bool:
+def _send(
+    email: SignInEmail, user: User | None, offer: tuple[str, dict] | None, ids: list[str]
+) -> bool:
     """Mail the link and the code; or the way back, when the address has one; or, when there
     is no account to sign in to, a note saying so."""
     context = {
@@ -144,16 +148,26 @@ def _send(email: SignInEmail, user: User | None, offer: tuple[str, dict] | None)
     if offer is not None:
         template, offered = offer
         return send_templated(
-            template, email.address, context | offered, checked=True, language=email.language
+            template,
+            email.address,
+            context | offered,
+            checked=True,
+            language=email.language,
+            ids=ids,
         )
     if user is None:
         return send_templated(
-            "emails/no_account", email.address, context, checked=True, language=email.language
+            "emails/no_account",
+            email.address,
+            context,
+            checked=True,
+            language=email.language,
+            ids=ids,
         )
     context["link"] = build_login_link(user, email.next_url)
     context["code"] = grouped(code_for(email.id))
     return send_templated(
-        "emails/login_link", email.address, context, checked=True, language=email.language
+        "emails/login_link", email.address, context, checked=True, language=email.language, ids=ids
     )
 
 
@@ -189,6 +203,7 @@ def _finish(email: SignInEmail, status: str, problem: str = "") -> str:
             "user",
             "user_last_login",
             "signup",
+            "provider_id",
         ]
     )
     log_event(

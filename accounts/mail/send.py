@@ -60,13 +60,15 @@ def send_templated(
     checked: bool = False,
     language: str = "",
     zone: str = "",
+    ids: list[str] | None = None,
 ) -> bool:
     """Render `{template}_subject.txt`, `.txt` and `.html` and send them to one address, written
     in `language` (the site's default when empty) with times in `zone` (none when empty).
 
     False, with nothing sent, for a suppressed address (`checked`: the caller has just looked)
     or one the provider refuses. Other errors are the mail backend's own (smtplib's, anymail's):
-    callers decide what they mean.
+    callers decide what they mean. `ids`, if given, gets the provider's id for the message,
+    when it gives one (anymail's backends do; SMTP does not).
     """
     if not checked and is_suppressed(to):
         return False
@@ -81,6 +83,9 @@ def send_templated(
         # Its own list decides for how long; asking it again tomorrow costs one refused call.
         suppress(to, "refused by the provider", for_good=False)
         return False
+    status = getattr(message, "anymail_status", None)
+    if ids is not None and status is not None and status.message_id:
+        ids.append(str(status.message_id))
     return True
 
 

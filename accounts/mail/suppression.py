@@ -49,21 +49,26 @@ def suppress_on_bounce_or_complaint(sender, event: AnymailTrackingEvent, esp_nam
         return
     suppress(address, event.event_type, for_good=event.event_type in FOR_GOOD_EVENTS)
     if event.event_type in FUNNEL_FEEDBACK:
-        tell_the_funnel(address, FUNNEL_FEEDBACK[event.event_type])
+        tell_the_funnel(address, event.message_id or "", FUNNEL_FEEDBACK[event.event_type])
 
 
 # The operator's funnel counts bounces and complaints of sign-in emails (records/funnel.py).
 FUNNEL_FEEDBACK = {"bounced": "bounced", "rejected": "bounced", "complained": "complained"}
 
 
-def tell_the_funnel(address: str, feedback: str) -> None:
-    """Mark the latest sign-in email sent to `address` with what the provider said of it."""
-    latest = (
-        SignInEmail.objects.filter(address=address, status=SignInEmail.Status.SENT, feedback="")
-        .order_by("-sent_at")
-        .values("pk")[:1]
-    )
-    SignInEmail.objects.filter(pk__in=latest).update(feedback=feedback)
+def tell_the_funnel(address: str, message_id: str, feedback: str) -> None:
+    """Mark the sign-in email the provider reports on, once: the message it names (a soft bounce
+    then a hard one, or a webhook retried, mark it once; mail that is no sign-in email, nothing).
+    Where we sent without learning the id (SMTP), the latest unmarked email to the address,
+    which then keeps the id the webhook gave, so that a second report of it finds it."""
+    emails = SignInEmail.objects.filter(address=address, status=SignInEmail.Status.SENT)
+    if message_id and emails.filter(provider_id=message_id).exists():
+        emails.filter(provider_id=message_id, feedback="").update(feedback=feedback)
+        return
+    if emails.filter(feedback="", provider_id="").exists():
+        latest = emails.filter(feedback="", provider_id="").order_by("-sent_at").values("pk")[:1]
+        SignInEmail.objects.filter(pk__in=latest).update(feedback=feedback, provider_id=message_id)
+    # Otherwise it is about mail we keep no row of (a notice, an account email): nothing.
 
 
 def suppress(address: str, reason: str, for_good: bool) -> None:
@@ -110,10 +115,16 @@ def webhook_urls() -> tuple[list[URLPattern], str]:
     return guarded, urls.app_name
 
 
+def webhooks_open() -> bool:
+    """Whether the provider's webhooks are answered (their secret is set): bounces and
+    complaints are heard only then."""
+    return bool(get_anymail_setting("webhook_secret", default=None))
+
+
 def _needs_a_secret(view):
     @wraps(view)  # keeps csrf_exempt: providers post without a CSRF token
     def guarded(request, *args, **kwargs):
-        if not get_anymail_setting("webhook_secret", default=None):
+        if not webhooks_open():
             log_event(
                 "webhook_refused", level=logging.WARNING, reason="ANYMAIL_WEBHOOK_SECRET is not set"
             )

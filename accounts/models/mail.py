@@ -71,7 +71,9 @@ class SignInEmail(models.Model):
     # The address's mail provider, kept for the operator's funnel (accounts/records/funnel.py)
     # after the address itself is blanked (accounts/sessions/pruning.py).
     domain = models.CharField(max_length=253, blank=True)
-    # What the provider told us after delivery: "bounced" or "complained" (suppression.py).
+    # The provider's id for the message (anymail's backends give one), which its webhook names;
+    # and what the webhook told us of it: "bounced" or "complained" (suppression.py).
+    provider_id = models.CharField(max_length=100, blank=True)
     feedback = models.CharField(max_length=12, blank=True)
 
     class Meta:

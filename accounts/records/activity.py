@@ -14,6 +14,8 @@ SENTENCES = {
     (Kind.REQUESTED, ""): _("A sign-in email was asked for"),
     (Kind.OPENED, ""): _("The emailed link was opened"),
     (Kind.SIGNED_IN, "link"): _("Signed in with the emailed link"),
+    # The same browser pressing the link's button again, its first answer lost (links.py).
+    (Kind.SIGNED_IN, "link again"): _("Signed in with the emailed link"),
     (Kind.SIGNED_IN, "code"): _("Signed in with the emailed code"),
     (Kind.SIGNED_IN, "passkey"): _("Signed in with a passkey"),
     (Kind.REJECTED, "code wrong"): _("A wrong code was typed"),

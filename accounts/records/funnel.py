@@ -49,19 +49,21 @@ class Counts:
         """Sign-ins by link or code: the funnel's last step (a passkey asks for no email)."""
         return sum(self.signed_in[method] for method in BY_EMAIL)
 
-    def rate(self, part: int, whole: int) -> str:
-        return f"{part / whole:.1%}" if whole else "–"
+    def rate(self, part: int, whole: int) -> float | None:
+        """A percentage, or None when there is nothing to divide by."""
+        return 100 * part / whole if whole else None
 
     @property
-    def bounce_rate(self) -> str:
+    def bounce_rate(self) -> float | None:
         return self.rate(self.bounced, self.delivered)
 
     @property
-    def complaint_rate(self) -> str:
+    def complaint_rate(self) -> float | None:
         return self.rate(self.complained, self.delivered)
 
     @property
-    def completion(self) -> str:
+    def completion(self) -> float | None:
+        """Sign-ins by email per email asked for (a person who asked twice asked two)."""
         return self.rate(self.by_email, self.asked)
 
 
@@ -72,6 +74,8 @@ class Window:
     total: Counts
     domains: list[tuple[str, Counts]]
     median_seconds: float | None
+    # How many sign-ins the median is over: only those whose browser asked have a wait.
+    timed: int
 
 
 @dataclass
@@ -119,7 +123,7 @@ def window(name: str, since: datetime) -> Window:
             counts.signed_in[row["detail"]] += row["count"]
             total.signed_in[row["detail"]] += row["count"]
     top = sorted(by_domain.items(), key=lambda item: (-item[1].asked, item[0]))[:TOP_DOMAINS]
-    return Window(name, since, total, top, median_wait(since))
+    return Window(name, since, total, top, *median_wait(since))
 
 
 class Median(Aggregate):
@@ -130,16 +134,18 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
-def median_wait(since: datetime) -> float | None:
-    """The median seconds from asking for an email to signing in with it."""
+def median_wait(since: datetime) -> tuple[float | None, int]:
+    """The median seconds from asking for an email to signing in with it, and over how many
+    sign-ins (a link opened on another device has no wait to count)."""
     waits = SignInEvent.objects.filter(
         kind=SIGNED_IN, at__gte=since, detail__in=BY_EMAIL, seconds__isnull=False
     )
     if connection.vendor == "postgresql":
-        return waits.aggregate(median=Median("seconds"))["median"]
+        seen = waits.aggregate(median=Median("seconds"), timed=Count("pk"))
+        return seen["median"], seen["timed"]
     # SQLite (development): few rows, read them.
     seconds = list(waits.values_list("seconds", flat=True))
-    return statistics.median(seconds) if seconds else None
+    return (statistics.median(seconds) if seconds else None), len(seconds)
 
 
 def days(now: datetime | None = None, count: int = 7) -> list[Day]:

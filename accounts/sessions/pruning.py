@@ -24,8 +24,8 @@ from accounts.sessions.store import SessionStore
 PRUNED_KEY = "accounts:sessions-pruned"
 
 # A day after it was asked for, a sign-in email has answered "did my email go out?": its row
-# forgets the address, the network and the browser, and keeps for the operator's funnel only
-# its domain, outcome and time (accounts/records/funnel.py), for as long as the funnel looks.
+# forgets the address, the account, the network and the browser, and keeps for the operator's
+# funnel only its domain, outcome and times (accounts/records/funnel.py), as long as it looks.
 SIGN_IN_EMAILS_KEPT = timedelta(days=1)
 SIGN_IN_EMAILS_COUNTED = timedelta(days=8)
 
@@ -41,7 +41,7 @@ def prune_now_and_then() -> None:
         before = now - SIGN_IN_EMAILS_KEPT
         SignInEmail.objects.filter(requested_at__lt=now - SIGN_IN_EMAILS_COUNTED).delete()
         SignInEmail.objects.filter(requested_at__lt=before).exclude(address="").update(
-            address="", next_url="", network="", user_agent=""
+            address="", next_url="", network="", user_agent="", user=None, user_last_login=None
         )
         DBTaskResult.objects.finished().filter(finished_at__lt=before).delete()
         SuppressedAddress.objects.filter(until__lt=timezone.now()).delete()  # pauses that ended

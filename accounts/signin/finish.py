@@ -1,11 +1,12 @@
 """The one "a sign-in happened" step every way in ends with: link, code or passkey."""
 
+import logging
 import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import login
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
@@ -31,6 +32,7 @@ def sign_in_browser(
     method: str,
     next_url: str,
     keep: bool = False,
+    again: bool = False,
 ) -> HttpResponse:
     """Sign this browser in as the user `claim` returns: it spends the link or code (or names
     the passkey's owner), or raises to say why nobody is signed in.
@@ -38,24 +40,38 @@ def sign_in_browser(
     The claim and everything a sign-in writes (the session, its browser's row, the audit event,
     a new browser's row and notice) are one transaction: one COMMIT where there were six, and a
     sign-in that fails halfway leaves its link or code unspent rather than spent for nothing.
+    `again`: the same browser's second press of one link, whose first answer was lost: signed
+    in once more, counted once (accounts/signin/links.py, reclaim).
     """
     # When this browser asked for its email (a link opened elsewhere: not known).
     asked_at = pending_code_issued_at(request) if method != "passkey" else None
-    waited = max(0, round(time.time() - asked_at)) if asked_at else None
+    waited = max(0, round(time.time() - asked_at)) if asked_at and not again else None
     with transaction.atomic():
         user = claim()
-        response = _signed_in(request, user, method, next_url, keep, waited)
-    # Told once it is true: the transaction committed.
-    log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
-    if asked_at:
+        # The record says "link again" for the second press: the funnel counts sign-ins once.
+        detail = f"{method} again" if again else method
+        response = _signed_in(request, user, method, next_url, keep, waited, detail)
+    # Told once it is true: the transaction committed. From here nothing may fail the answer:
+    # the link or code is spent, and the browser must get its session.
+    if not again:
+        log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
+    if waited is not None:
         SIGN_IN_TIME.labels(method).observe(max(0.0, time.time() - asked_at))
-    # Not in the sign-in's transaction: a sweep of old rows now and then is no part of it.
-    prune_now_and_then()
+    try:
+        prune_now_and_then()  # a sweep of old rows now and then: no part of the sign-in
+    except DatabaseError as error:
+        log_event("prune_failed", level=logging.WARNING, problem=type(error).__name__)
     return response
 
 
 def _signed_in(
-    request: HttpRequest, user: User, method: str, next_url: str, keep: bool, waited: int | None
+    request: HttpRequest,
+    user: User,
+    method: str,
+    next_url: str,
+    keep: bool,
+    waited: int | None,
+    detail: str,
 ) -> HttpResponse:
     previous_sign_in = user.last_login
     # Named, because a code is no credential a backend checks: the account was proven by the
@@ -68,7 +84,7 @@ def _signed_in(
     # at it, and the save after the view finds nothing new (accounts/sessions/store.py).
     request.session.save()
     note_sign_in(request, user)
-    record(Kind.SIGNED_IN, request, user, detail=method, seconds=waited)
+    record(Kind.SIGNED_IN, request, user, detail=detail, seconds=waited)
     seen = recognise(request, user, first_sign_in=previous_sign_in is None)
     if seen.long_known:
         remember_language_and_zone(request, user)

@@ -138,6 +138,6 @@ def _claim(request: HttpRequest) -> HttpResponse:
         if user is None:
             raise
         log_event("second_press", user=user.pk, ip=client_ip(request))
-        return sign_in_browser(request, lambda: user, "link", next_url, keep)
+        return sign_in_browser(request, lambda: user, "link", next_url, keep, again=True)
     remember_claim(token, browser, request.user, request.session.session_key)
     return response

@@ -133,3 +133,14 @@ def test_a_forged_restore_link_restores_nothing(mailbox, alice):
 
     assert forged.status_code == HTTPStatus.BAD_REQUEST
     assert not User.objects.get(pk=alice.pk).is_active
+
+
+def test_an_erased_accounts_sign_ins_keep_no_trace_of_its_address(mailbox, alice):
+    deleted(mailbox, alice)
+    assert SignInEvent.objects.filter(user=alice, kind="signed_in").exclude(domain="").exists()
+
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
+        call_command("delete_unused_accounts", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    kept = list(SignInEvent.objects.filter(kind="signed_in").values("user", "domain"))
+    assert kept and all(event == {"user": None, "domain": ""} for event in kept), kept

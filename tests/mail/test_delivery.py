@@ -383,6 +383,7 @@ def test_sign_in_emails_forget_their_address_after_a_day_and_their_tasks_go(mail
     # Yesterday's keeps only what the operator's funnel counts: its domain, outcome and times.
     old = SignInEmail.objects.get(requested_at__lt=timezone.now() - timedelta(days=1))
     assert (old.address, old.network, old.user_agent, old.next_url) == ("", "", "", "")
+    assert (old.user_id, old.user_last_login) == (None, None)  # nor the account
     assert (old.domain, old.status) == ("example.com", SignInEmail.Status.SENT)
     assert SignInEmail.objects.filter(address="alice@example.com").count() == 1  # today's
     assert not DBTaskResult.objects.filter(pk=task.pk).exists()

@@ -388,6 +388,41 @@ def test_a_sign_in_that_fails_halfway_leaves_its_link_and_code_unspent(
     assert sign_in()["Location"] == "/dashboard/"
 
 
+@pytest.fixture
+def the_sweep_after_fails():
+    """The hourly sweep of old rows meets a database error (a trigger answering admin_shutdown
+    on one of its DELETEs), and it is due now."""
+    from django.core.cache import cache
+
+    from accounts.sessions.pruning import PRUNED_KEY
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'going away' USING ERRCODE = '57P01'; END $$; "
+            "CREATE TRIGGER refuse BEFORE DELETE ON accounts_suppressedaddress "
+            "FOR EACH STATEMENT EXECUTE FUNCTION refuse()"
+        )
+    cache.delete(PRUNED_KEY)
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS refuse ON accounts_suppressedaddress")
+        cursor.execute("DROP FUNCTION IF EXISTS refuse()")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_in_that_committed_is_answered_as_one_whatever_the_sweep_after_it_does(
+    mailbox, alice, the_sweep_after_fails
+):
+    browser = Client(headers={"X-Forwarded-Proto": "https"}, raise_request_exception=False)
+    link = emailed_link(browser, mailbox, "alice@example.com")
+
+    pressed = browser.post("/link/", {"sesame": token_of(link)})
+
+    assert pressed.status_code == HTTPStatus.FOUND
+    assert browser.get("/dashboard/").status_code == HTTPStatus.OK
+
+
 def test_deactivating_a_user_ends_their_links(client, mailbox, alice):
     link = emailed_link(client, mailbox, "alice@example.com")
     alice.is_active = False
