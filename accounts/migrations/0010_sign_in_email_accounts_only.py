@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("accounts", "0009_the_way_back"),
+        ('accounts', '0009_the_way_back'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="signinemail",
-            name="accounts_only",
+            model_name='signinemail',
+            name='accounts_only',
             field=models.BooleanField(default=False),
         ),
     ]

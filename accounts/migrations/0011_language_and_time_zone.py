@@ -4,38 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("accounts", "0010_sign_in_email_accounts_only"),
+        ('accounts', '0010_sign_in_email_accounts_only'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="accountemail",
-            name="language",
+            model_name='accountemail',
+            name='language',
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AddField(
-            model_name="accountemail",
-            name="time_zone",
+            model_name='accountemail',
+            name='time_zone',
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name="signinemail",
-            name="language",
+            model_name='signinemail',
+            name='language',
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AddField(
-            model_name="user",
-            name="language",
-            field=models.CharField(
-                blank=True, editable=False, max_length=16, verbose_name="language"
-            ),
+            model_name='user',
+            name='language',
+            field=models.CharField(blank=True, editable=False, max_length=16, verbose_name='language'),
         ),
         migrations.AddField(
-            model_name="user",
-            name="time_zone",
-            field=models.CharField(
-                blank=True, editable=False, max_length=64, verbose_name="time zone"
-            ),
+            model_name='user',
+            name='time_zone',
+            field=models.CharField(blank=True, editable=False, max_length=64, verbose_name='time zone'),
         ),
     ]
