@@ -1,13 +1,13 @@
-"""Each step of a sign-in by link, in-process: `python -m bench.steps`.
+"""Each step of a sign-in by link, then by code, in-process: `python -m bench.steps`.
 
 Where `scripts/bench` measures gunicorn from outside, this runs the same steps through Django's
 full middleware stack in one process, against a real redis-server, PostgreSQL and SMTP server, and
 prints for each step its CPU time (this thread only: the SMTP server runs in another), PostgreSQL's
 CPU time for it (a mean: /proc counts in 10 ms ticks, so one step is too short to read alone), and
-how many SQL statements and Redis commands it sent. The mail is sent by the courier's sweep
-(accounts/mail/courier.py), run in this process until the queue is empty, with the mail connection
-kept as the courier keeps it. It answers "which step talks to the database how often", the question
-to ask before cutting CPU.
+how many SQL statements and Redis commands it sent. The mail is sent as a request's COMMIT hands it
+to the courier (accounts/mail/courier.py), in this process, with the mail connection kept as the
+courier keeps it. It answers "which step talks to the database how often", the question to ask
+before cutting CPU.
 """
 
 import logging
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.signin import start_stack
 from harness.servers import remove_scratch
-from harness.tasks import run_due_tasks
+from harness.tasks import hand_due_tasks
 
 SIGN_INS = 200
 WARM_UP = 5
@@ -43,6 +43,7 @@ def main() -> None:
 
     from accounts.mail.send import keep_connection_open
     from accounts.models import User
+    from accounts.signin.codes import code_for
     from accounts.signin.links import LOGIN_SCOPE
 
     keep_connection_open()  # as the courier does
@@ -71,14 +72,14 @@ def main() -> None:
     # again on its first request, and that is not a sign-in's cost.
     client = Client(headers={"X-Forwarded-Proto": "https", "Host": "127.0.0.1"})
 
-    def sign_in(n: int) -> None:
+    def by_link(n: int) -> None:
         address = f"steps{n}@bench.example.com"
         user = User.objects.create(email=address)
         client.cookies.clear()
         step("1. sign-in page (GET /)", lambda: client.get("/"))
         asked = step("2. link request (POST /)", lambda: client.post("/", {"email": address}))
         step("2b. check-inbox (GET)", lambda: client.get(asked["Location"]))
-        step("2c. the courier (one email)", run_due_tasks)
+        step("2c. the courier (one email)", hand_due_tasks)
         query = get_query_string(user, scope=LOGIN_SCOPE)
         opened = step(
             "3a. open the link (GET /link/?sesame=)", lambda: client.get(f"/link/{query}")
@@ -90,13 +91,25 @@ def main() -> None:
         shown = step("5. dashboard (GET)", lambda: client.get(confirmed["Location"]))
         assert address in shown.content.decode()
 
-    try:
-        for n in range(WARM_UP):
-            sign_in(n)
-        steps.clear()
-        for n in range(WARM_UP, WARM_UP + SIGN_INS):
-            sign_in(n)
-        print(f"PostgreSQL, {SIGN_INS} sign-ins by link, median per step (this thread's CPU):")
+    def by_code(n: int) -> None:
+        address = f"codes{n}@bench.example.com"
+        User.objects.create(email=address)
+        client.cookies.clear()
+        step("1. sign-in page (GET /)", lambda: client.get("/"))
+        asked = step("2. code request (POST /)", lambda: client.post("/", {"email": address}))
+        step("2b. check-inbox (GET)", lambda: client.get(asked["Location"]))
+        step("2c. the courier (one email)", hand_due_tasks)
+        code = code_for(client.session["login_code"]["request"])
+        typed = step("4. type the code (POST /check-inbox/)", lambda: type_code(code))
+        assert typed.status_code in (302, 303), typed.status_code
+        shown = step("5. dashboard (GET)", lambda: client.get(typed["Location"]))
+        assert address in shown.content.decode()
+
+    def type_code(code: str):
+        return client.post("/check-inbox/", {"code": code})
+
+    def report(what: str) -> None:
+        print(f"PostgreSQL, {SIGN_INS} sign-ins {what}, median per step (this thread's CPU):")
         print(f"{'step':42} {'CPU ms':>7} {'SQL':>4} {'Redis':>6} {'PostgreSQL ms':>14}")
         total = total_postgres = 0.0
         for name, samples in steps.items():
@@ -105,7 +118,16 @@ def main() -> None:
             total, total_postgres = total + cpu, total_postgres + postgres
             sql, commands = samples[-1][1], samples[-1][2]
             print(f"{name:42} {cpu:7.2f} {sql:4d} {commands:6d} {postgres:14.2f}")
-        print(f"{'whole sign-in':42} {total:7.2f} {'':4} {'':6} {total_postgres:14.2f}")
+        print(f"{'whole sign-in':42} {total:7.2f} {'':4} {'':6} {total_postgres:14.2f}\n")
+
+    try:
+        for way, what in [(by_link, "by link"), (by_code, "by code")]:
+            for n in range(WARM_UP):
+                way(n)
+            steps.clear()
+            for n in range(WARM_UP, WARM_UP + SIGN_INS):
+                way(n)
+            report(what)
     finally:
         stack.smtp.stop()
         stack.redis.stop()

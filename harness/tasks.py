@@ -9,3 +9,15 @@ def run_due_tasks() -> None:
     from accounts.mail.courier import Courier
 
     Courier().sweep()
+
+
+def hand_due_tasks() -> None:
+    """Every ready task, handed to a courier one by one as a request's COMMIT hands it in a web
+    process (the path an email takes when nothing went wrong), not swept."""
+    from django_tasks_db.models import DBTaskResult
+
+    from accounts.mail.courier import Courier
+
+    courier = Courier()
+    for task_id in DBTaskResult.objects.ready().values_list("pk", flat=True):
+        courier.send_handed(str(task_id))

@@ -123,7 +123,7 @@ class Courier:
                 for task_id in handed:
                     if self._stopping:
                         break  # still ready in the table: another process's sweep sends it
-                    self._send_handed(task_id)
+                    self.send_handed(task_id)
                 if time.time() >= next_sweep:
                     self.sweep()
                     next_sweep, wait = time.time() + settings.MAIL_SWEEP_SECONDS, FIRST_WAIT
@@ -158,7 +158,7 @@ class Courier:
                 self._wake.wait(soonest - now)
             return None
 
-    def _send_handed(self, task_id: str) -> None:
+    def send_handed(self, task_id: str) -> None:
         # One conditional UPDATE claims it: a sweep elsewhere may have taken it already.
         claimed = (
             DBTaskResult.objects.ready()

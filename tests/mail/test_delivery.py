@@ -103,7 +103,7 @@ def test_a_task_one_courier_is_sending_is_not_sent_by_another_handed_it(
     sweeping.start()
     mailbox.wait_for_attempts(1)
 
-    Courier()._send_handed(task_id)  # its claim finds the task taken: nothing to do
+    Courier().send_handed(task_id)  # its claim finds the task taken: nothing to do
     sweeping.join()
 
     assert len(mailbox.messages) == 1
