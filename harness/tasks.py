@@ -16,8 +16,7 @@ def hand_due_tasks() -> None:
     process (the path an email takes when nothing went wrong), not swept."""
     from django_tasks_db.models import DBTaskResult
 
-    from accounts.mail.courier import Courier
+    from accounts.mail.courier import courier  # this process's, as a web process has one
 
-    courier = Courier()
     for task_id in DBTaskResult.objects.ready().values_list("pk", flat=True):
         courier.send_handed(str(task_id))
