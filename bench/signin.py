@@ -19,6 +19,7 @@ import platform
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -716,14 +717,15 @@ def run_round(database: str, seconds: float, output: Path) -> None:
             Dashboard(tokens),
             WholeSignIn(stack),
             CodeSignIn(stack),
-            # A passkey for each client: 8 saturating, then 16 paced.
-            PasskeySignIn(3 * CONCURRENCY),
+            # A passkey for each client: 8 saturating, then 16 paced, then 8 a paired round.
+            PasskeySignIn((3 + PAIRS) * CONCURRENCY),
             PasswordSignIn(50),
         ]
         results = []
         for scenario in scenarios:
             print(f"  {database}: {scenario.name}", file=sys.stderr, flush=True)
             results.append(measure(stack, scenario, seconds))
+        paired: dict[str, dict[str, list[float]]] = {}
         if stack.postgres:
             # The reference, beside: its gunicorn on the same core, after Latchkey's has
             # served its last request (its CPU is not counted while the reference runs). Twice:
@@ -734,6 +736,10 @@ def run_round(database: str, seconds: float, output: Path) -> None:
                 served = Reference(stack, free_port(), pin(SERVER_CPUS), plain_smtp)
                 try:
                     results.append(measure(served, reference, seconds))
+                    if plain_smtp:
+                        kinds = (WholeSignIn, CodeSignIn, PasskeySignIn)
+                        whole = [s for s in scenarios if isinstance(s, kinds)]
+                        paired = paired_ratios(stack, whole, served, reference, seconds)
                 finally:
                     served.stop()
         generator_after = os.times()
@@ -746,6 +752,7 @@ def run_round(database: str, seconds: float, output: Path) -> None:
             "proof_check_ms": proof[1],
             "database": database,
             "results": [asdict(result) for result in results],
+            "paired": paired,
             "worker_rss_mb": stack.worker_rss_mb(),
             "cold_start_s": stack.cold_start,
             "generator_cpu_s": (generator_after.user + generator_after.system)
@@ -769,6 +776,34 @@ def run_round(database: str, seconds: float, output: Path) -> None:
             stack.postgres.stop()
         remove_scratch()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+PAIRS = 5
+
+
+def paired_ratios(stack, whole, served, reference, seconds: float) -> dict:
+    """Each whole sign-in against the reference, in PAIRS rounds of short phases that take
+    turns (ours, the reference, ours, ...), both servers up: a minute of a busier machine then
+    weighs on both sides of a ratio alone, where phases minutes apart moved the ratios by 50 %
+    (docs/benchmarks.md, 2026-12-06, evening). Each round's ratio of server CPU and of
+    PostgreSQL's CPU per operation, for the median."""
+    phase = max(seconds / 2, 1.0)
+    ratios: dict[str, dict[str, list[float]]] = {}
+    for turn in range(PAIRS):
+        print(f"  paired round {turn + 1} of {PAIRS}", file=sys.stderr, flush=True)
+        for scenario in whole:
+            ours = _per_op(stack, scenario, phase)
+            theirs = _per_op(served, reference, phase)
+            pair = ratios.setdefault(scenario.name, {"cpu": [], "postgres": []})
+            pair["cpu"].append(ours[0] / theirs[0])
+            pair["postgres"].append(ours[1] / max(theirs[1], 1e-9))
+    return ratios
+
+
+def _per_op(stack, scenario, seconds: float) -> tuple[float, float]:
+    """Server CPU and PostgreSQL CPU per successful operation, closed loop."""
+    _, cpu, (postgres, _redis), ok, _failed = saturate(stack, scenario, seconds, Counter())
+    return cpu / max(ok, 1), postgres / max(ok, 1)
 
 
 def proof_of_work_cost(times: int = 200) -> tuple[float, float]:
@@ -806,6 +841,21 @@ def print_ratios(results: list[dict]) -> None:
                     f"{r['postgres_cpu_ms'] / max(reference['postgres_cpu_ms'], 1e-9):>9.2f}x "
                     f"{r['redis_cpu_ms']:>9.2f}"
                 )
+
+
+def print_paired(paired: dict) -> None:
+    """The same ratios, from rounds that took turns with the reference: the median, and the
+    range, of each round's ratio."""
+    if not paired:
+        return
+    print(f"\n  paired with the reference in plain SMTP, {PAIRS} rounds taking turns:")
+    print(f"  {'':<66} {'server CPU':>18} {'PostgreSQL':>18}")
+    for name, pair in paired.items():
+        cells = [
+            f"{statistics.median(v):.2f}x ({min(v):.2f}-{max(v):.2f})"
+            for v in (pair["cpu"], pair["postgres"])
+        ]
+        print(f"  {name:<66} {cells[0]:>18} {cells[1]:>18}")
 
 
 METRICS_COST = """
@@ -874,6 +924,7 @@ def print_table(rounds: list[dict]) -> None:
                 f"{r['p99_ms'] / floor['p99_ms']:>11.1f} {r['failures']:>6}"
             )
         print_ratios(results)
+        print_paired(summary.get("paired", {}))
         for r in results:
             for note in r["notes"]:
                 print(f"  {note}")
