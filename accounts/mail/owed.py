@@ -80,7 +80,9 @@ def owe(
         )
         if created:
             task.enqueue(*args, key=key)
-            EMAILS.labels(email_kind(kind), "queued").inc()
+            # Counted once it is true: the caller's transaction (a sign-in's) may yet roll back.
+            counted = EMAILS.labels(email_kind(kind), "queued")
+            transaction.on_commit(counted.inc, robust=True)
 
 
 def _reader(user: User | None) -> dict:
