@@ -1,4 +1,4 @@
-"""Each step of a sign-in by link, then by code, in-process: `python -m bench.steps`.
+"""Each step of a sign-in by link, by code and by passkey, in-process: `python -m bench.steps`.
 
 Where `scripts/bench` measures gunicorn from outside, this runs the same steps through Django's
 full middleware stack in one process, against a real redis-server, PostgreSQL and SMTP server, and
@@ -13,11 +13,13 @@ before cutting CPU.
 import logging
 import os
 import re
+import secrets
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench.signin import start_stack
 from harness.servers import remove_scratch
@@ -42,9 +44,11 @@ def main() -> None:
     from sesame.utils import get_query_string
 
     from accounts.mail.send import keep_connection_open
-    from accounts.models import User
+    from accounts.models import Passkey, User
     from accounts.signin.codes import code_for
     from accounts.signin.links import LOGIN_SCOPE
+    from bench.signin import SITE_URL
+    from harness.authenticator import SoftPasskey
 
     keep_connection_open()  # as the courier does
     redis = get_redis_connection("default")
@@ -105,6 +109,31 @@ def main() -> None:
         shown = step("5. dashboard (GET)", lambda: client.get(typed["Location"]))
         assert address in shown.content.decode()
 
+    def by_passkey(n: int) -> None:
+        passkey = SoftPasskey(origin=SITE_URL, rp_id=urlsplit(SITE_URL).hostname)
+        passkey.user_handle = secrets.token_bytes(32)
+        user = User.objects.create(email=f"keys{n}@bench.example.com")
+        Passkey.objects.create(
+            user=user,
+            credential_id=passkey.credential_id,
+            public_key=passkey.public_key(),
+            user_handle=passkey.user_handle,
+            name="bench",
+        )
+        client.cookies.clear()
+        step("1. sign-in page (GET /)", lambda: client.get("/"))
+        options = step(
+            "2. passkey options (POST)", lambda: client.post("/passkeys/sign-in/options/")
+        )
+        answer = {"credential": passkey.get(options.content.decode())}
+        signed = step(
+            "3. the passkey's answer (POST: check, sign in)",
+            lambda: client.post("/passkeys/sign-in/", answer),
+        )
+        assert signed.status_code in (302, 303), signed.status_code
+        shown = step("5. dashboard (GET)", lambda: client.get(signed["Location"]))
+        assert user.email in shown.content.decode()
+
     def type_code(code: str):
         return client.post("/check-inbox/", {"code": code})
 
@@ -121,7 +150,7 @@ def main() -> None:
         print(f"{'whole sign-in':42} {total:7.2f} {'':4} {'':6} {total_postgres:14.2f}\n")
 
     try:
-        for way, what in [(by_link, "by link"), (by_code, "by code")]:
+        for way, what in [(by_link, "by link"), (by_code, "by code"), (by_passkey, "by passkey")]:
             for n in range(WARM_UP):
                 way(n)
             steps.clear()
