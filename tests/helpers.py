@@ -179,13 +179,20 @@ def signed_in_by_link(mailbox, address: str = "alice@example.com"):
 WEBHOOK_SECRET = "webhook-user:webhook-password-0123456789"
 
 
-def provider_reports(client, address: str, secret: str = WEBHOOK_SECRET, kind: str = "HardBounce"):
-    """Postmark's webhook reporting `kind`: HardBounce, SoftBounce, SpamComplaint, …"""
+def provider_reports(
+    client,
+    address: str,
+    secret: str = WEBHOOK_SECRET,
+    kind: str = "HardBounce",
+    message_id: str = "b7bc2f4a",
+):
+    """Postmark's webhook reporting `kind` (HardBounce, SoftBounce, SpamComplaint, …) of the
+    message it names."""
     event = {
         "RecordType": "SpamComplaint" if kind == "SpamComplaint" else "Bounce",
         "Type": kind,
         "TypeCode": 1,
-        "MessageID": "b7bc2f4a",
+        "MessageID": message_id,
         "Email": address,
         "BouncedAt": "2026-11-28T10:00:00Z",
         "Description": "The server was unable to deliver your message.",

@@ -17,11 +17,13 @@ Emails sent inside a request (the immediate backend, with DEBUG on) are sent as 
 
 import smtplib
 import time
+from email.utils import make_msgid
 
 from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.utils import DNS_NAME
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -67,12 +69,13 @@ def send_templated(
 
     False, with nothing sent, for a suppressed address (`checked`: the caller has just looked)
     or one the provider refuses. Other errors are the mail backend's own (smtplib's, anymail's):
-    callers decide what they mean. `ids`, if given, gets the provider's id for the message,
-    when it gives one (anymail's backends do; SMTP does not).
+    callers decide what they mean. `ids`, if given, gets the id a provider's webhook will name
+    the message by.
     """
     if not checked and is_suppressed(to):
         return False
     message = _written(template, to, context, language or settings.LANGUAGE_CODE, zone)
+    message_id = message.extra_headers["Message-ID"] = make_msgid(domain=DNS_NAME)
     try:
         if _kept.enabled:
             _send_on_kept_connection(message)
@@ -83,9 +86,11 @@ def send_templated(
         # Its own list decides for how long; asking it again tomorrow costs one refused call.
         suppress(to, "refused by the provider", for_good=False)
         return False
-    status = getattr(message, "anymail_status", None)
-    if ids is not None and status is not None and status.message_id:
-        ids.append(str(status.message_id))
+    if ids is not None:
+        # The provider's own id (anymail's backends learn it), else the Message-ID we sent: the
+        # one a provider's webhook names for mail relayed by SMTP, where it keeps the header.
+        status = getattr(message, "anymail_status", None)
+        ids.append(str(status.message_id) if status and status.message_id else message_id)
     return True
 
 

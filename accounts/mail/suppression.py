@@ -57,18 +57,14 @@ FUNNEL_FEEDBACK = {"bounced": "bounced", "rejected": "bounced", "complained": "c
 
 
 def tell_the_funnel(address: str, message_id: str, feedback: str) -> None:
-    """Mark the sign-in email the provider reports on, once: the message it names (a soft bounce
-    then a hard one, or a webhook retried, mark it once; mail that is no sign-in email, nothing).
-    Where we sent without learning the id (SMTP), the latest unmarked email to the address,
-    which then keeps the id the webhook gave, so that a second report of it finds it."""
-    emails = SignInEmail.objects.filter(address=address, status=SignInEmail.Status.SENT)
-    if message_id and emails.filter(provider_id=message_id).exists():
-        emails.filter(provider_id=message_id, feedback="").update(feedback=feedback)
-        return
-    if emails.filter(feedback="", provider_id="").exists():
-        latest = emails.filter(feedback="", provider_id="").order_by("-sent_at").values("pk")[:1]
-        SignInEmail.objects.filter(pk__in=latest).update(feedback=feedback, provider_id=message_id)
-    # Otherwise it is about mail we keep no row of (a notice, an account email): nothing.
+    """Mark the sign-in email the provider reports on: the one it names by the id we kept when
+    it left (accounts/mail/send.py), once (a soft bounce then a hard one, or a webhook retried).
+    A report naming no sign-in email (a notice, an account email) or naming none marks nothing:
+    a guess would count one email's fate against another."""
+    if message_id:
+        SignInEmail.objects.filter(
+            address=address, provider_id=message_id, feedback=""
+        ).update(feedback=feedback)
 
 
 def suppress(address: str, reason: str, for_good: bool) -> None:

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="signinemail",
             name="provider_id",
-            field=models.CharField(blank=True, max_length=100),
+            field=models.TextField(blank=True),
         ),
         migrations.AddField(
             model_name="signinevent",

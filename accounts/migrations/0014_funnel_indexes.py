@@ -17,18 +17,30 @@ INDEXES = [("SignInEvent", EVENTS), ("SignInEmail", EMAILS)]
 def build(apps, schema_editor):
     for name, index in INDEXES:
         model = apps.get_model("accounts", name)
-        if schema_editor.connection.vendor == "postgresql":
-            sql = str(index.create_sql(model, schema_editor))
-            schema_editor.execute(
-                sql.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY IF NOT EXISTS", 1)
-            )
-        else:
+        if schema_editor.connection.vendor != "postgresql":
             schema_editor.add_index(model, index)
+            continue
+        # A build cut short (a lock or statement timeout, a cancelled deploy) leaves an INVALID
+        # index of that name: a second run must replace it, not take it for done.
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [index.name]
+            )
+            found = cursor.fetchone()
+        if found and found[0]:
+            continue
+        if found:
+            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{index.name}"')
+        sql = str(index.create_sql(model, schema_editor))
+        schema_editor.execute(sql.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
 
 
 def drop(apps, schema_editor):
     for name, index in INDEXES:
-        schema_editor.remove_index(apps.get_model("accounts", name), index)
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{index.name}"')
+        else:
+            schema_editor.remove_index(apps.get_model("accounts", name), index)
 
 
 class Migration(migrations.Migration):

@@ -71,9 +71,10 @@ class SignInEmail(models.Model):
     # The address's mail provider, kept for the operator's funnel (accounts/records/funnel.py)
     # after the address itself is blanked (accounts/sessions/pruning.py).
     domain = models.CharField(max_length=253, blank=True)
-    # The provider's id for the message (anymail's backends give one), which its webhook names;
-    # and what the webhook told us of it: "bounced" or "complained" (suppression.py).
-    provider_id = models.CharField(max_length=100, blank=True)
+    # The id the provider's webhook names the message by (anymail's, or our Message-ID: any
+    # length a header allows); and what the webhook told us of it: "bounced" or "complained"
+    # (suppression.py).
+    provider_id = models.TextField(blank=True)
     feedback = models.CharField(max_length=12, blank=True)
 
     class Meta:

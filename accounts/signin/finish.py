@@ -10,7 +10,7 @@ from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
-from accounts.account.new_browsers import recognise, set_device_cookie
+from accounts.account.new_browsers import Recognised, recognise, set_device_cookie
 from accounts.client_ip import client_ip
 from accounts.metrics import SIGN_IN_TIME
 from accounts.models import SignInEvent, User
@@ -19,7 +19,9 @@ from accounts.records.log import log_event
 from accounts.sessions.browsers import note_sign_in
 from accounts.sessions.lifetime import SIGNED_IN_WITH, start_session_clock
 from accounts.sessions.pruning import prune_now_and_then
+from accounts.sessions.store import SessionStore
 from accounts.signin.codes import pending_code_issued_at
+from accounts.signin.links import Reclaimed
 from accounts.signin.redirects import go_to
 from accounts.zones import known_zone
 
@@ -32,7 +34,7 @@ def sign_in_browser(
     method: str,
     next_url: str,
     keep: bool = False,
-    again: bool = False,
+    again: "Reclaimed | None" = None,
 ) -> HttpResponse:
     """Sign this browser in as the user `claim` returns: it spends the link or code (or names
     the passkey's owner), or raises to say why nobody is signed in.
@@ -40,8 +42,10 @@ def sign_in_browser(
     The claim and everything a sign-in writes (the session, its browser's row, the audit event,
     a new browser's row and notice) are one transaction: one COMMIT where there were six, and a
     sign-in that fails halfway leaves its link or code unspent rather than spent for nothing.
-    `again`: the same browser's second press of one link, whose first answer was lost: signed
-    in once more, counted once (accounts/signin/links.py, reclaim).
+    `again`: the same browser's second press of one link, whose first answer was lost
+    (accounts/signin/links.py, reclaim): signed in once more, counted once; the lost answer's
+    session ends (nobody holds it), and its device cookie is given again rather than a new
+    browser announced twice.
     """
     # When this browser asked for its email (a link opened elsewhere: not known).
     asked_at = pending_code_issued_at(request) if method != "passkey" else None
@@ -50,7 +54,9 @@ def sign_in_browser(
         user = claim()
         # The record says "link again" for the second press: the funnel counts sign-ins once.
         detail = f"{method} again" if again else method
-        response = _signed_in(request, user, method, next_url, keep, waited, detail)
+        if again:
+            SessionStore().delete(again.lost_session)
+        response = _signed_in(request, user, method, next_url, keep, waited, detail, again)
     # Told once it is true: the transaction committed. From here nothing may fail the answer:
     # the link or code is spent, and the browser must get its session.
     if not again:
@@ -72,6 +78,7 @@ def _signed_in(
     keep: bool,
     waited: int | None,
     detail: str,
+    again: "Reclaimed | None",
 ) -> HttpResponse:
     previous_sign_in = user.last_login
     # Named, because a code is no credential a backend checks: the account was proven by the
@@ -85,7 +92,11 @@ def _signed_in(
     request.session.save()
     note_sign_in(request, user)
     record(Kind.SIGNED_IN, request, user, detail=detail, seconds=waited)
-    seen = recognise(request, user, first_sign_in=previous_sign_in is None)
+    if again:
+        # The first press recognised (and, if new, announced) this browser: its cookie again.
+        seen = Recognised(again.device or None, long_known=False)
+    else:
+        seen = recognise(request, user, first_sign_in=previous_sign_in is None)
     if seen.long_known:
         remember_language_and_zone(request, user)
     response = go_to(next_url)

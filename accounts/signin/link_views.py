@@ -134,10 +134,13 @@ def _claim(request: HttpRequest) -> HttpResponse:
     try:
         response = sign_in_browser(request, lambda: claim_login_link(token), "link", next_url, keep)
     except LinkProblem as problem:
-        user = reclaim(token, browser) if problem.reason == "used" else None
-        if user is None:
+        first = reclaim(token, browser) if problem.reason == "used" else None
+        if first is None:
             raise
-        log_event("second_press", user=user.pk, ip=client_ip(request))
-        return sign_in_browser(request, lambda: user, "link", next_url, keep, again=True)
-    remember_claim(token, browser, request.user, request.session.session_key)
+        log_event("second_press", user=first.user.pk, ip=client_ip(request))
+        response = sign_in_browser(request, lambda: first.user, "link", next_url, keep, again=first)
+    device = response.cookies.get(settings.DEVICE_COOKIE_NAME)
+    device = device.value if device else request.COOKIES.get(settings.DEVICE_COOKIE_NAME)
+    # Remembered again after a second press: a third one still finds its session.
+    remember_claim(token, browser, request.user, request.session.session_key, device)
     return response

@@ -11,6 +11,7 @@ which django-sesame's URL-safe base64 never contains.
 
 import hashlib
 from datetime import timedelta
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -157,25 +158,37 @@ def _was_used(token: str) -> bool:
 SECOND_PRESS_WINDOW = 120
 
 
-def remember_claim(token: str, browser: str, user: User, session_key: str) -> None:
-    """Note which browser claimed this link, and its new session, so that a repeated press
-    from it is recognised while that session lasts.
+def remember_claim(
+    token: str, browser: str, user: User, session_key: str, device: str | None
+) -> None:
+    """Note which browser claimed this link, its new session and its device cookie, so that a
+    repeated press from it is recognised while that session lasts.
 
     On a slow network a person presses Sign in twice: the browser drops the first answer (the
     one with the new session) and shows the second, which finds the link used. `browser` is a
     random value in a cookie this browser got when it opened the link: another browser holding
-    the same link does not have it. Only a digest of the session key is kept.
+    the same link does not have it. Only a digest of the session key is kept; the device cookie
+    the lost answer carried is kept as it is, for the second answer to carry instead of a new
+    one (a second "new browser" notice for one browser would read like an intruder).
     """
     if not browser:
         return
-    remembered = (_digest(browser), user.pk, _digest(session_key))
+    remembered = (_digest(browser), user.pk, _digest(session_key), device or "")
     try:
         cache.set(_claim_key(token), remembered, timeout=SECOND_PRESS_WINDOW)
     except RedisError:
         pass  # The second press then says "used", as it did before.
 
 
-def reclaim(token: str, browser: str) -> User | None:
+class Reclaimed(NamedTuple):
+    user: User
+    # The session the lost answer carried: nobody holds it, so the second press ends it.
+    lost_session: str
+    # The device cookie the lost answer carried ("" if the browser had one already).
+    device: str
+
+
+def reclaim(token: str, browser: str) -> Reclaimed | None:
     """The user a used link signed in, if this same browser claimed it moments ago and the
     session it got then still exists: a press after "sign out other browsers", or after an
     undone address change, must not sign that browser in again."""
@@ -183,11 +196,12 @@ def reclaim(token: str, browser: str) -> User | None:
         remembered = cache.get(_claim_key(token))
     except RedisError:
         return None
-    if not browser or not remembered or len(remembered) != 3 or remembered[0] != _digest(browser):
+    if not browser or not remembered or len(remembered) != 4 or remembered[0] != _digest(browser):
         return None
     user = User.objects.filter(pk=remembered[1], is_active=True).first()
     sessions = user.browsers.values_list("session_id", flat=True) if user else []
-    return user if any(_digest(key) == remembered[2] for key in sessions) else None
+    lost = next((key for key in sessions if _digest(key) == remembered[2]), None)
+    return Reclaimed(user, lost, remembered[3]) if lost else None
 
 
 def _claim_key(token: str) -> str:

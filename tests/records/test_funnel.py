@@ -56,8 +56,10 @@ def test_the_funnel_counts_what_people_did(mailbox, webhooks, staff):
         assert bob.post("/link/", {"sesame": link.split("sesame=")[1]}).status_code == 302
         # Carol's mailbox bounced; Alice marked her email as spam.
         provider = behind_the_proxy()
-        assert provider_reports(provider, "carol@example.org").status_code == HTTPStatus.OK
-        provider_reports(provider, "alice@example.com", kind="SpamComplaint")
+        carols = mailbox.message_to("carol@example.org")["Message-ID"]
+        alices = mailbox.message_to("alice@example.com")["Message-ID"]
+        assert provider_reports(provider, "carol@example.org", message_id=carols).status_code == 200
+        provider_reports(provider, "alice@example.com", kind="SpamComplaint", message_id=alices)
 
         page = staff.get("/admin/funnel/")
 
@@ -98,16 +100,40 @@ def test_one_bounced_email_is_one_bounce_however_often_the_provider_says_so(
     User.objects.create_user("alice@example.com")
     behind_the_proxy().post("/", {"email": "alice@example.com"})
     behind_the_proxy().post("/", {"email": "alice@example.com"})
-    mailbox.wait_for(2)
+    first, _second = mailbox.wait_for(2)
     provider = behind_the_proxy()
 
     # Postmark reports a soft bounce, then a hard one, of the same message.
     for kind in ("SoftBounce", "HardBounce"):
-        assert provider_reports(provider, "alice@example.com", kind=kind).status_code == 200
+        reported = provider_reports(
+            provider, "alice@example.com", kind=kind, message_id=first["Message-ID"]
+        )
+        assert reported.status_code == 200
 
     html = staff.get("/admin/funnel/").content.decode()
     assert row(html, "funnel-day", 'row="delivered"') == ["2"]
     assert row(html, "funnel-day", 'row="bounce_rate"') == ["50.0 %"]
+
+
+def test_a_complaint_about_a_notice_marks_no_sign_in_email(mailbox, webhooks, staff, alice):
+    first, second = behind_the_proxy(), behind_the_proxy()
+    for browser in (first, second):  # the second browser is new: a notice goes out
+        browser.post("/", {"email": "alice@example.com"})
+        code = code_in(mailbox.message_to("alice@example.com"))
+        mailbox.clear()
+        assert browser.post("/check-inbox/", {"code": code}).status_code == HTTPStatus.FOUND
+    (notice,) = mailbox.wait_for(1)
+    assert "A new sign-in" in notice["Subject"]
+
+    provider_reports(
+        behind_the_proxy(),
+        "alice@example.com",
+        kind="SpamComplaint",
+        message_id=notice["Message-ID"],
+    )
+
+    html = staff.get("/admin/funnel/").content.decode()
+    assert row(html, "funnel-day", 'row="complaint_rate"') == ["0.0 %"]
 
 
 def test_a_second_press_whose_first_answer_was_lost_is_one_sign_in(mailbox, staff):
@@ -191,3 +217,48 @@ def test_the_migration_names_the_domains_of_a_busy_day_in_one_statement(db):
 
     assert set(SignInEmail.objects.values_list("domain", flat=True)) == {"example.org"}
     assert len(queries) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_index_migration_run_again_rebuilds_an_index_a_failed_attempt_left_invalid():
+    """0014 builds CONCURRENTLY: cut short (here by a lock timeout behind a sign-in's open
+    transaction) it leaves an INVALID index, which the deploy run again must replace."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import DatabaseError, connection, connections
+
+    migration = importlib.import_module("accounts.migrations.0014_funnel_indexes")
+    sign_in = connections.create_connection("default")
+
+    def valid() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indisvalid FROM pg_index WHERE indexrelid = 'signinevent_kind_at'::regclass"
+            )
+            return cursor.fetchone() == (True,)
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX signinevent_kind_at")
+    try:
+        with sign_in.cursor() as other:
+            other.execute("BEGIN")
+            other.execute("LOCK TABLE accounts_signinevent IN ROW EXCLUSIVE MODE")
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '300ms'")
+            with pytest.raises(DatabaseError), connection.schema_editor(atomic=False) as editor:
+                migration.build(apps, editor)  # the first deploy: times out waiting
+            other.execute("ROLLBACK")
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+        assert not valid()
+
+        with connection.schema_editor(atomic=False) as editor:
+            migration.build(apps, editor)  # the deploy run again
+
+        assert valid()
+    finally:
+        sign_in.close()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP INDEX IF EXISTS signinevent_kind_at")
+            cursor.execute('CREATE INDEX signinevent_kind_at ON accounts_signinevent (kind, "at")')

@@ -9,7 +9,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import KnownDevice, SignedInBrowser, User
 from tests.helpers import csrf_token_in, link_in, path_of
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +105,35 @@ def test_a_second_press_whose_first_answer_was_lost_still_signs_in(mailbox, alic
 
     assert second["Location"] == "/admin/"
     assert client.get("/dashboard/").context["user"] == alice
+
+
+def test_a_second_press_whose_first_answer_was_lost_announces_the_browser_once(mailbox, alice):
+    press_sign_in(browser(), emailed_link(browser(), mailbox))  # an earlier browser of hers
+    mailbox.clear()
+    client = browser()
+    link = emailed_link(client, mailbox)
+    client.get(path_of(link))
+    before_the_press = dict(client.cookies.items())
+    data = {"sesame": link.split("sesame=")[1]}
+    assert client.post("/link/", data)["Location"] == "/dashboard/"
+
+    client.cookies.clear()
+    for name, morsel in before_the_press.items():
+        client.cookies[name] = morsel.value
+    assert client.post("/link/", data)["Location"] == "/dashboard/"
+
+    mailbox.wait_for(1)
+    notices = [m for m in mailbox.messages if "A new sign-in" in m["Subject"]]
+    assert len(notices) == 1, f"{len(notices)} new-browser notices for one browser"
+    assert KnownDevice.objects.filter(user=alice).count() == 2
+    # The lost answer's session is gone: only the two browsers she holds are listed.
+    assert SignedInBrowser.objects.filter(user=alice).count() == 2
+    # A third press still finds its session.
+    client.cookies.clear()
+    for name, morsel in before_the_press.items():
+        client.cookies[name] = morsel.value
+    assert client.post("/link/", data)["Location"] == "/dashboard/"
+    assert SignedInBrowser.objects.filter(user=alice).count() == 2
 
 
 def test_another_browser_with_the_same_used_link_is_still_refused(mailbox, alice):
