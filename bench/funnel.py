@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from bench.signin import start_stack
-from harness.servers import remove_scratch
+from bench.stepping import stop_servers
 
 FILL = """
 INSERT INTO accounts_signinemail
@@ -74,10 +74,7 @@ def main() -> None:
                 plans.append("\n".join(row[0] for row in cursor.fetchall()))
         print("\n\n".join(plans))
     finally:
-        stack.smtp.stop()
-        stack.redis.stop()
-        stack.postgres.stop()
-        remove_scratch()
+        stop_servers(stack)
 
 
 def _ago(**delta):

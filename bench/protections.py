@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.signin import start_stack
-from harness.servers import remove_scratch
+from bench.stepping import stop_servers
 
 CALLS = 300
 
@@ -93,10 +93,7 @@ def main() -> None:
         "the person's language",
         lambda n: render_to_string("base.html", request=page),
     )
-    stack.smtp.stop()
-    stack.redis.stop()
-    stack.postgres.stop()
-    remove_scratch()
+    stop_servers(stack)
 
 
 if __name__ == "__main__":

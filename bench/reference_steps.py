@@ -8,17 +8,16 @@ targets are hardest against). Read the two tables side by side, step by step.
 
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 
 from bench.signin import start_stack
-from harness.servers import ROOT, remove_scratch
+from bench.stepping import Steps, stop_servers
+from harness.servers import ROOT
 
 SIGN_INS = 200
 WARM_UP = 5
@@ -43,30 +42,9 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-    from django_redis import get_redis_connection
 
-    redis = get_redis_connection("default")
-    steps: dict[str, list[tuple[float, int, int, float]]] = {}
-
-    def redis_calls() -> int:
-        return sum(stats["calls"] for stats in redis.info("commandstats").values())
-
-    def step(name: str, action):
-        redis_before = redis_calls()
-        postgres_before = stack.infrastructure_cpu_seconds()[0]
-        connection.queries_log.clear()
-        with CaptureQueriesContext(connection) as queries:
-            started = time.thread_time()
-            response = action()
-            cpu = time.thread_time() - started
-        postgres = stack.infrastructure_cpu_seconds()[0] - postgres_before
-        commands = redis_calls() - redis_before - 1
-        steps.setdefault(name, []).append((cpu, len(queries), commands, postgres))
-        return response
-
+    step = Steps(stack)
     client = Client(headers={"X-Forwarded-Proto": "https", "Host": "127.0.0.1"})
 
     def sign_in(n: int) -> None:
@@ -92,24 +70,12 @@ def main() -> None:
     try:
         for n in range(WARM_UP):
             sign_in(n)
-        steps.clear()
+        step.samples.clear()
         for n in range(WARM_UP, WARM_UP + SIGN_INS):
             sign_in(n)
-        print(f"PostgreSQL, {SIGN_INS} allauth logins by code, median per step (this thread):")
-        print(f"{'step':42} {'CPU ms':>7} {'SQL':>4} {'Redis':>6} {'PostgreSQL ms':>14}")
-        total = total_postgres = 0.0
-        for name, samples in steps.items():
-            cpu = statistics.median(s[0] for s in samples) * 1000
-            postgres = statistics.mean(s[3] for s in samples) * 1000
-            total, total_postgres = total + cpu, total_postgres + postgres
-            sql, commands = samples[-1][1], samples[-1][2]
-            print(f"{name:42} {cpu:7.2f} {sql:4d} {commands:6d} {postgres:14.2f}")
-        print(f"{'whole sign-in':42} {total:7.2f} {'':4} {'':6} {total_postgres:14.2f}")
+        step.report(f"PostgreSQL, {SIGN_INS} allauth logins by code")
     finally:
-        stack.smtp.stop()
-        stack.redis.stop()
-        stack.postgres.stop()
-        remove_scratch()
+        stop_servers(stack)
 
 
 if __name__ == "__main__":

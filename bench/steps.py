@@ -14,15 +14,12 @@ import logging
 import os
 import re
 import secrets
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.signin import start_stack
-from harness.servers import remove_scratch
+from bench.stepping import Steps, stop_servers
 from harness.tasks import hand_due_tasks
 
 SIGN_INS = 200
@@ -37,10 +34,7 @@ def main() -> None:
     django.setup()
     for name in ("accounts", "mail.log", "django.tasks", "django_tasks_db"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-    from django_redis import get_redis_connection
     from sesame.utils import get_query_string
 
     from accounts.mail.send import keep_connection_open
@@ -51,26 +45,7 @@ def main() -> None:
     from harness.authenticator import SoftPasskey
 
     keep_connection_open()  # as the courier does
-    redis = get_redis_connection("default")
-    steps: dict[str, list[tuple[float, int, int, float]]] = {}
-
-    def redis_calls() -> int:
-        return sum(stats["calls"] for stats in redis.info("commandstats").values())
-
-    def step(name: str, action: Callable):
-        redis_before = redis_calls()
-        postgres_before = stack.infrastructure_cpu_seconds()[0]
-        connection.queries_log.clear()  # it keeps 9000: a full one counts nothing more
-        with CaptureQueriesContext(connection) as queries:
-            started = time.thread_time()
-            response = action()
-            cpu = time.thread_time() - started
-        postgres = stack.infrastructure_cpu_seconds()[0] - postgres_before
-        # The INFO command that reads the count is itself counted once.
-        redis_commands = redis_calls() - redis_before - 1
-        sample = (cpu, len(queries.captured_queries), redis_commands, postgres)
-        steps.setdefault(name, []).append(sample)
-        return response
+    step = Steps(stack)
 
     # One client, its cookies cleared between people: a new Client would load the middleware
     # again on its first request, and that is not a sign-in's cost.
@@ -137,31 +112,16 @@ def main() -> None:
     def type_code(code: str):
         return client.post("/check-inbox/", {"code": code})
 
-    def report(what: str) -> None:
-        print(f"PostgreSQL, {SIGN_INS} sign-ins {what}, median per step (this thread's CPU):")
-        print(f"{'step':42} {'CPU ms':>7} {'SQL':>4} {'Redis':>6} {'PostgreSQL ms':>14}")
-        total = total_postgres = 0.0
-        for name, samples in steps.items():
-            cpu = statistics.median(s[0] for s in samples) * 1000
-            postgres = statistics.mean(s[3] for s in samples) * 1000
-            total, total_postgres = total + cpu, total_postgres + postgres
-            sql, commands = samples[-1][1], samples[-1][2]
-            print(f"{name:42} {cpu:7.2f} {sql:4d} {commands:6d} {postgres:14.2f}")
-        print(f"{'whole sign-in':42} {total:7.2f} {'':4} {'':6} {total_postgres:14.2f}\n")
-
     try:
         for way, what in [(by_link, "by link"), (by_code, "by code"), (by_passkey, "by passkey")]:
             for n in range(WARM_UP):
                 way(n)
-            steps.clear()
+            step.samples.clear()
             for n in range(WARM_UP, WARM_UP + SIGN_INS):
                 way(n)
-            report(what)
+            step.report(f"PostgreSQL, {SIGN_INS} sign-ins {what}")
     finally:
-        stack.smtp.stop()
-        stack.redis.stop()
-        stack.postgres.stop()
-        remove_scratch()
+        stop_servers(stack)
 
 
 if __name__ == "__main__":
