@@ -62,9 +62,9 @@ def tell_the_funnel(address: str, message_id: str, feedback: str) -> None:
     A report naming no sign-in email (a notice, an account email) or naming none marks nothing:
     a guess would count one email's fate against another."""
     if message_id:
-        SignInEmail.objects.filter(
-            address=address, provider_id=message_id, feedback=""
-        ).update(feedback=feedback)
+        SignInEmail.objects.filter(address=address, provider_id=message_id, feedback="").update(
+            feedback=feedback
+        )
 
 
 def suppress(address: str, reason: str, for_good: bool) -> None:
