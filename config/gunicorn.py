@@ -93,8 +93,9 @@ def post_worker_init(worker) -> None:
 
 
 def worker_exit(server, worker) -> None:
-    """On the way out (SIGTERM, recycling), finish the email in hand; the sweep of another
-    process, or of this machine's next start, sends the rest."""
+    """On the way out (SIGTERM, recycling), send the emails this process's last requests handed
+    it (for a second) and finish the one in hand; the sweep of another process, or of this
+    machine's next start, sends the rest."""
     from django.apps import apps
 
     if apps.ready and apps.is_installed("accounts"):

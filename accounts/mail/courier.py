@@ -38,6 +38,10 @@ from accounts.mail.send import close_kept_connection, keep_connection_open
 from accounts.metrics import QUEUE_DEPTH, QUEUE_OLDEST, QUEUE_SWEPT
 from accounts.records.log import log_event
 
+# A stopping process goes on sending what its last requests handed it for this long (a few
+# emails in flight: the common case), then leaves the rest to a sweep rather than hold the
+# machine's stop for a slow mail server.
+DRAIN_SECONDS = 1.0
 # After a database error, the next sweep comes sooner, doubling up to MAIL_SWEEP_SECONDS.
 FIRST_WAIT = 2
 # A claim this old was left by a process that stopped or died mid-send: far past any email's
@@ -64,6 +68,7 @@ class Courier:
         self._thread: threading.Thread | None = None
         self._enabled = False
         self._stopping = False
+        self._drain_until = 0.0
         self._worker = Worker(
             queue_names=["default"],
             interval=0,
@@ -101,10 +106,12 @@ class Courier:
         self._ensure_running()
 
     def stop(self, timeout: float) -> None:
-        """Finish the email in hand, leave the rest to a sweep. One cut short (the process
-        left first) is found by a later sweep once its claim is STALE_AFTER old."""
+        """Take no more; send what is due for DRAIN_SECONDS, finish the email in hand within
+        `timeout`; leave the rest to a sweep. One cut short (the process left first) is found
+        by a later sweep once its claim is STALE_AFTER old."""
         with self._wake:
             self._stopping = True
+            self._drain_until = time.time() + DRAIN_SECONDS
             self._wake.notify()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -121,10 +128,10 @@ class Courier:
         while (handed := self._next(next_sweep)) is not None:
             try:
                 for task_id in handed:
-                    if self._stopping:
-                        break  # still ready in the table: another process's sweep sends it
+                    if self._stopping and time.time() >= self._drain_until:
+                        break  # still ready in the table: a sweep sends it
                     self.send_handed(task_id)
-                if time.time() >= next_sweep:
+                if time.time() >= next_sweep and not self._stopping:
                     self.sweep()
                     next_sweep, wait = time.time() + settings.MAIL_SWEEP_SECONDS, FIRST_WAIT
             except DatabaseError as error:
@@ -145,18 +152,23 @@ class Courier:
                 close_old_connections()
 
     def _next(self, next_sweep: float) -> list[str] | None:
-        """Wait until a handed task is due or a sweep is; the tasks due. None: stop."""
+        """Wait until a handed task is due or a sweep is; the tasks due. None: stop.
+
+        Stopping, what is due is still sent for DRAIN_SECONDS (the requests that handed it were
+        accepted before the stop); what is due later, or left after that, stays ready in the
+        table for a sweep."""
         with self._wake:
-            while not self._stopping:
+            while True:
                 now = time.time()
                 due = []
                 while self._due and self._due[0][0] <= now:
                     due.append(heapq.heappop(self._due)[1])
+                if self._stopping:
+                    return (due or None) if now < self._drain_until else None
                 if due or now >= next_sweep:
                     return due
                 soonest = min(next_sweep, self._due[0][0] if self._due else next_sweep)
                 self._wake.wait(soonest - now)
-            return None
 
     def send_handed(self, task_id: str) -> None:
         # One conditional UPDATE claims it: a sweep elsewhere may have taken it already.
