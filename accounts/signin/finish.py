@@ -63,14 +63,19 @@ def sign_in_browser(
         log_event("signed_in", user=user.pk, method=method, ip=client_ip(request))
     if waited is not None:
         SIGN_IN_TIME.labels(method).observe(max(0.0, time.time() - asked_at))
+    _prune_without_failing()
+    return response
+
+
+def _prune_without_failing() -> None:
+    """A sweep of old rows now and then: no part of the sign-in, so it cannot fail one."""
     try:
-        prune_now_and_then()  # a sweep of old rows now and then: no part of the sign-in
+        prune_now_and_then()
     except DatabaseError as error:
         log_event("prune_failed", level=logging.WARNING, problem=type(error).__name__)
     except Exception:
         # A defect in the sweep: its traceback goes to the error report, the sign-in stands.
         logging.getLogger("accounts").exception("prune_failed")
-    return response
 
 
 def _signed_in(
