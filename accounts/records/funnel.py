@@ -49,22 +49,23 @@ class Counts:
         """Sign-ins by link or code: the funnel's last step (a passkey asks for no email)."""
         return sum(self.signed_in[method] for method in BY_EMAIL)
 
-    def rate(self, part: int, whole: int) -> float | None:
-        """A percentage, or None when there is nothing to divide by."""
-        return 100 * part / whole if whole else None
-
     @property
     def bounce_rate(self) -> float | None:
-        return self.rate(self.bounced, self.delivered)
+        return percent(self.bounced, self.delivered)
 
     @property
     def complaint_rate(self) -> float | None:
-        return self.rate(self.complained, self.delivered)
+        return percent(self.complained, self.delivered)
 
     @property
     def completion(self) -> float | None:
         """Sign-ins by email per email asked for (a person who asked twice asked two)."""
-        return self.rate(self.by_email, self.asked)
+        return percent(self.by_email, self.asked)
+
+
+def percent(part: int, whole: int) -> float | None:
+    """A percentage, or None when there is nothing to divide by."""
+    return 100 * part / whole if whole else None
 
 
 @dataclass
@@ -167,12 +168,13 @@ def days(now: datetime | None = None, count: int = 7) -> list[Day]:
         .annotate(count=Count("pk"))
         .values_list("day", "count")
     )
+    each = [first + timedelta(days=n) for n in range(count)]
     return [
         Day(
-            day=(first + timedelta(days=n)).isoformat(),
-            asked=emails.get(first + timedelta(days=n), {}).get("asked", 0),
-            delivered=emails.get(first + timedelta(days=n), {}).get("delivered", 0),
-            signed_in=sign_ins.get(first + timedelta(days=n), 0),
+            day=day.isoformat(),
+            asked=emails.get(day, {}).get("asked", 0),
+            delivered=emails.get(day, {}).get("delivered", 0),
+            signed_in=sign_ins.get(day, 0),
         )
-        for n in range(count)
+        for day in each
     ]

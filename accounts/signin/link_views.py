@@ -139,8 +139,9 @@ def _claim(request: HttpRequest) -> HttpResponse:
             raise
         log_event("second_press", user=first.user.pk, ip=client_ip(request))
         response = sign_in_browser(request, lambda: first.user, "link", next_url, keep, again=first)
+    # The device cookie this answer sets, if any (a browser that had one keeps it); remembered
+    # again after a second press, so that a third one still finds its session.
     device = response.cookies.get(settings.DEVICE_COOKIE_NAME)
-    device = device.value if device else request.COOKIES.get(settings.DEVICE_COOKIE_NAME)
-    # Remembered again after a second press: a third one still finds its session.
-    remember_claim(token, browser, request.user, request.session.session_key, device)
+    session = request.session.session_key
+    remember_claim(token, browser, request.user, session, device.value if device else None)
     return response

@@ -8,14 +8,21 @@ import pytest
 import time_machine
 
 from accounts.models import User
-from tests.helpers import behind_the_proxy, code_in, link_in, path_of, provider_reports
+from tests.helpers import (
+    WEBHOOK_SECRET,
+    behind_the_proxy,
+    code_in,
+    link_in,
+    path_of,
+    provider_reports,
+)
 
 NOON = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def webhooks(settings):
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": provider_reports.__defaults__[0]}
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": WEBHOOK_SECRET}
 
 
 @pytest.fixture

@@ -29,6 +29,13 @@ def emailed_link(client, mailbox, address: str = "alice@example.com", next_url: 
     return link
 
 
+def lose_the_answer(client, cookies: dict) -> None:
+    """The browser dropped an answer, its new cookies with it: back to `cookies`."""
+    client.cookies.clear()
+    for name, morsel in cookies.items():
+        client.cookies[name] = morsel.value
+
+
 def press_sign_in(client, link: str):
     """Open the link and press the button, CSRF token included, as the page would send it."""
     client.get(path_of(link))
@@ -98,9 +105,7 @@ def test_a_second_press_whose_first_answer_was_lost_still_signs_in(mailbox, alic
     assert client.post("/link/", data)["Location"] == "/admin/"
 
     # The browser dropped that answer, new session cookie and all, and shows the second one.
-    client.cookies.clear()
-    for name, morsel in before_the_press.items():
-        client.cookies[name] = morsel.value
+    lose_the_answer(client, before_the_press)
     second = client.post("/link/", data)
 
     assert second["Location"] == "/admin/"
@@ -117,9 +122,7 @@ def test_a_second_press_whose_first_answer_was_lost_announces_the_browser_once(m
     data = {"sesame": link.split("sesame=")[1]}
     assert client.post("/link/", data)["Location"] == "/dashboard/"
 
-    client.cookies.clear()
-    for name, morsel in before_the_press.items():
-        client.cookies[name] = morsel.value
+    lose_the_answer(client, before_the_press)
     assert client.post("/link/", data)["Location"] == "/dashboard/"
 
     mailbox.wait_for(1)
@@ -129,9 +132,7 @@ def test_a_second_press_whose_first_answer_was_lost_announces_the_browser_once(m
     # The lost answer's session is gone: only the two browsers she holds are listed.
     assert SignedInBrowser.objects.filter(user=alice).count() == 2
     # A third press still finds its session.
-    client.cookies.clear()
-    for name, morsel in before_the_press.items():
-        client.cookies[name] = morsel.value
+    lose_the_answer(client, before_the_press)
     assert client.post("/link/", data)["Location"] == "/dashboard/"
     assert SignedInBrowser.objects.filter(user=alice).count() == 2
 
@@ -237,9 +238,7 @@ def test_a_second_press_after_the_browser_was_signed_out_elsewhere_does_not_sign
     press_sign_in(owner, emailed_link(owner, mailbox))
     owner.post("/account/sign-out-browser/", {"browser": "others"})
 
-    intruder.cookies.clear()
-    for name, morsel in before_the_press.items():
-        intruder.cookies[name] = morsel.value
+    lose_the_answer(intruder, before_the_press)
     again = intruder.post("/link/", data)
 
     assert again.status_code == HTTPStatus.GONE
