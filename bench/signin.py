@@ -183,8 +183,17 @@ class Stack:
         """Until the couriers have sent every queued email: their CPU belongs to this phase."""
         from django_tasks_db.models import DBTaskResult
 
+        from accounts.mail.sign_in_email import WAITING
+        from accounts.models import SignInEmail
+
+        def owed() -> bool:
+            return (
+                SignInEmail.objects.filter(status__in=WAITING).exists()
+                or DBTaskResult.objects.exclude(status__in=["SUCCESSFUL", "FAILED"]).exists()
+            )
+
         deadline = time.monotonic() + timeout
-        while DBTaskResult.objects.exclude(status__in=["SUCCESSFUL", "FAILED"]).exists():
+        while owed():
             if time.monotonic() > deadline:
                 raise RuntimeError("the couriers did not empty the mail queue within a minute")
             time.sleep(0.02)

@@ -95,10 +95,16 @@ def mail_state() -> str:
     # Imported here: tests and tools read HEALTH_PATH before Django has loaded its models.
     from django_tasks_db.models import DBTaskResult, get_date_max
 
+    from accounts.mail.sign_in_email import WAITING
+    from accounts.models import SignInEmail
+
     cutoff = timezone.now() - MAIL_OVERDUE
     due_long_ago = Q(run_after__lt=cutoff) | Q(run_after=get_date_max(), enqueued_at__lt=cutoff)
     try:
-        overdue = DBTaskResult.objects.ready().filter(due_long_ago).exists()
+        overdue = (
+            SignInEmail.objects.filter(status__in=WAITING, due_at__lt=cutoff).exists()
+            or DBTaskResult.objects.ready().filter(due_long_ago).exists()
+        )
     except DatabaseError:
         connection.close()
         return "unknown"

@@ -340,11 +340,11 @@ else:
 
 # --- Background tasks --------------------------------------------------------------------------
 
-# Mail leaves the request (accounts/mail/delivery.py, owed.py): its task is a row in
-# django-tasks-db's table in the same PostgreSQL, committed with the request's own writes, and
-# each web process's courier sends it as soon as that commit is done, with a sweep of the table
-# once a minute for what no process got to (accounts/mail/courier.py). No worker machine. With
-# DEBUG on the email is sent inside the request, so `scripts/run` needs nothing more.
+# Mail leaves the request: a sign-in email's own row (accounts/mail/delivery.py), or account
+# mail's task in django-tasks-db's table (owed.py), in the same PostgreSQL, committed with the
+# request's own writes; each web process's courier sends it as soon as that commit is done, with
+# a sweep once a minute for what no process got to (accounts/mail/courier.py). No worker machine.
+# With DEBUG on every email is sent inside the request, so `scripts/run` needs nothing more.
 TASKS = {
     "default": {
         "BACKEND": "django.tasks.backends.immediate.ImmediateBackend"

@@ -1,16 +1,21 @@
 """When an email that could not be sent is worth trying again, and after how long.
 
-One rule for every email, sign-in mail (accounts/delivery.py) and account mail
-(accounts/account_mail.py) alike: the mail server or provider says whether it was "later" or "no".
+One rule for every email, sign-in mail (accounts/mail/sign_in_email.py) and account mail
+(accounts/mail/owed.py) alike: the mail server or provider says whether it was "later" or "no".
 """
 
 import smtplib
+from datetime import timedelta
 
 from anymail.exceptions import AnymailAPIError
 
 # Seconds to wait before the 2nd, 3rd, … attempt; the last delay repeats until the email's
 # deadline (account mail, tried for days, waits longer and longer past these).
 RETRY_DELAYS = (2, 10, 30, 60, 120)
+# A claim this old was left by a process that stopped or died mid-send: a sweep takes the email
+# over. Far past any email's EMAIL_TIMEOUTs (connect, each command, the data), and past fly's
+# kill_timeout.
+STALE_AFTER = timedelta(minutes=5)
 
 
 def is_transient(error: Exception) -> bool:

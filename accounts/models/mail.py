@@ -30,8 +30,8 @@ class SuppressedAddress(models.Model):
 class SignInEmail(models.Model):
     """One request for a sign-in email, from the moment it is asked for until it is delivered.
 
-    The request only writes this row and queues its delivery (accounts/mail/delivery.py), so it
-    answers at once whatever the mail server does. The worker decides what the email says,
+    The request only writes this row, which is its delivery's queue too (accounts/mail/delivery.py),
+    so it answers at once whatever the mail server does. A courier decides what the email says,
     sends it and records the outcome here, which the check-inbox page reads. The row holds no
     secret: the link is made when it is sent and the code is derived from the row's id with
     SECRET_KEY (accounts/signin/codes.py).
@@ -49,22 +49,26 @@ class SignInEmail(models.Model):
     id = models.CharField(primary_key=True, max_length=32, editable=False)
     address = models.EmailField(_("email address"), max_length=254)
     next_url = models.CharField(max_length=2000, blank=True)
-    # Where the request came from, for the event the worker records once it knows the account.
+    # Where the request came from, for the event the courier records once it knows the account.
     network = models.CharField(max_length=50, blank=True)
     user_agent = models.CharField(max_length=256, blank=True)
     requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
     status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    # The row is its own queue (accounts/mail/delivery.py): while queued or retrying, when its
+    # next attempt may start, and since when a courier has it (empty: nobody).
+    due_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     # Why the last attempt failed: an exception's class name or an SMTP reply code, no address.
     problem = models.CharField(max_length=100, blank=True)
-    # What the worker found when it sent: whom the link and code sign in. The code's claim
+    # What the courier found when it sent: whom the link and code sign in. The code's claim
     # needs last_login as it was then, as django-sesame's token does.
     user = models.ForeignKey("User", null=True, blank=True, on_delete=models.CASCADE)
     user_last_login = models.DateTimeField(null=True, blank=True)
     signup = models.BooleanField(default=False)
     # Asked while the site's budget of emails was spent: only an account gets mail
-    # (accounts/signin/front_door.py). Decided by the worker, so the page says the same to all.
+    # (accounts/signin/front_door.py). Decided by the courier, so the page says the same to all.
     accounts_only = models.BooleanField(default=False)
     # The language of the page that asked: the email is written in it.
     language = models.CharField(max_length=16, blank=True)
@@ -85,6 +89,12 @@ class SignInEmail(models.Model):
             # The latest emails to one address: a link opened moments after one was sent
             # (records/audit.py), and the one a bounce or complaint is about (suppression.py).
             models.Index(fields=["address", "-sent_at"], name="signinemail_address_sent"),
+            # The emails still owed, soonest first: what a courier's sweep reads once a minute.
+            models.Index(
+                fields=["due_at"],
+                name="signinemail_owed_due",
+                condition=models.Q(status__in=["queued", "retrying"]),
+            ),
         ]
 
     def __str__(self) -> str:

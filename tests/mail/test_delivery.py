@@ -1,8 +1,8 @@
-"""The email leaves the request: a queue in PostgreSQL, sent by the web process as the request
-commits (accounts/mail/courier.py).
+"""The email leaves the request: its row in PostgreSQL is its queue, sent by the web process as
+the request commits (accounts/mail/courier.py, sign_in_email.py).
 
-In-process stories run django-tasks-db's own worker loop in this process, with the clock moved
-on by time-machine where a retry waits; the system stories run fly.toml's processes.
+In-process stories run a courier's sweep in this process, with the clock moved on by
+time-machine where a retry waits; the system stories run fly.toml's processes.
 """
 
 import json
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from prometheus_client import REGISTRY
 
-from accounts.mail.courier import Courier, courier
+from accounts.mail.courier import SIGN_IN, Courier, courier
 from accounts.mail.delivery import deliver
 from accounts.mail.retry import RETRY_DELAYS
 from accounts.models import SignInEmail
@@ -41,7 +41,7 @@ TRY_LATER = "451 4.3.0 Try again later"
 
 @pytest.fixture
 def queue(settings, transactional_db):
-    """The production backend: the request queues, and nothing is sent until a worker runs."""
+    """Production's queue without its courier: nothing is sent until a sweep runs."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
@@ -60,7 +60,7 @@ def test_a_claim_left_by_a_process_that_died_mid_send_is_sent_by_a_later_sweep(
 ):
     email = ask(client)
     # A process claimed it and was gone before it sent (stopped past its wait, killed).
-    DBTaskResult.objects.update(status="RUNNING", started_at=timezone.now())
+    SignInEmail.objects.update(claimed_at=timezone.now(), attempts=1)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=1)):
         Courier().sweep()  # a claim a minute old may still be sending: left alone
@@ -93,17 +93,16 @@ def test_the_sweep_tells_the_operator_how_long_the_queue_has_waited(queue, clien
     assert gauge("depth") == 0 and gauge("oldest_seconds") == 0
 
 
-def test_a_task_one_courier_is_sending_is_not_sent_by_another_handed_it(
+def test_an_email_one_courier_is_sending_is_not_sent_by_another_handed_it(
     queue, client, mailbox, alice
 ):
     email = ask(client)
-    task_id = DBTaskResult.objects.get().id
-    mailbox.delay = 1.0  # the first courier is mid-send while the second is handed the task
+    mailbox.delay = 1.0  # the first courier is mid-send while the second is handed the email
     sweeping = threading.Thread(target=Courier().sweep)
     sweeping.start()
     mailbox.wait_for_attempts(1)
 
-    Courier().send_handed(task_id)  # its claim finds the task taken: nothing to do
+    Courier().send_handed(SIGN_IN, email.id)  # its claim finds the email taken: nothing to do
     sweeping.join()
 
     assert len(mailbox.messages) == 1
@@ -113,24 +112,24 @@ def test_a_task_one_courier_is_sending_is_not_sent_by_another_handed_it(
 def test_a_process_without_a_courier_leaves_its_mail_to_the_web_processes(
     settings, transactional_db, client, mailbox, alice
 ):
-    # A shell or a management command with production settings: its tasks wait in the table
-    # for a web process's sweep; it must not send them with its own settings (review, 12-06).
+    # A shell or a management command with production settings: its emails wait in their
+    # table for a web process's sweep; it must not send them with its own settings (review, 12-06).
     settings.TASKS = {"default": {"BACKEND": "accounts.mail.courier.AfterCommitBackend"}}
 
     email = ask(client)  # this process's courier was never started (gunicorn starts it)
 
     assert courier._thread is None and courier._due == []
-    assert DBTaskResult.objects.get().status == "READY"
-    assert SignInEmail.objects.get(pk=email.pk).status == Status.QUEUED
+    email.refresh_from_db()
+    assert (email.status, email.claimed_at, email.attempts) == (Status.QUEUED, None, 0)
     assert mailbox.attempts == 0
 
 
 def test_asking_queues_the_email_and_the_request_sends_nothing(queue, client, mailbox, alice):
     email = ask(client)
 
-    (task,) = DBTaskResult.objects.all()
-    assert task.task_path == "accounts.mail.delivery.deliver"
-    assert task.args_kwargs == {"args": [email.id], "kwargs": {}}
+    # The row is the queue: due now, nobody has it; no task beside it.
+    assert email.due_at <= timezone.now() and email.claimed_at is None
+    assert not DBTaskResult.objects.exists()
     assert mailbox.attempts == 0
     assert "We are sending an email to" in page(client)
 
@@ -148,10 +147,10 @@ def test_the_worker_sends_it_once_and_the_page_says_so(queue, client, mailbox, a
     assert client.post("/check-inbox/", {"code": code_in(message)})["Location"] == "/dashboard/"
 
 
-def test_the_same_email_queued_twice_is_sent_once(queue, client, mailbox, alice):
+def test_an_email_a_task_of_the_last_release_also_names_is_sent_once(queue, client, mailbox, alice):
     email = ask(client)
 
-    deliver.enqueue(email.id)
+    deliver.enqueue(email.id)  # as the release before the row was its own queue did
     run_due_tasks()
 
     assert mailbox.attempts == 1
@@ -181,6 +180,26 @@ def test_a_mail_server_saying_try_later_delays_the_email_but_never_loses_it(
     assert client.post("/check-inbox/", {"code": code_in(message)})["Location"] == "/dashboard/"
 
 
+def test_a_mail_server_down_for_a_while_gets_the_email_once_it_is_back(
+    queue, client, mailbox, alice
+):
+    with time_machine.travel(timezone.now()) as clock:
+        smtp_server.stop()
+        try:
+            email = ask(client)
+            for delay in RETRY_DELAYS[:3]:
+                run_due_tasks()  # the connection is refused: tried again after a while
+                clock.shift(delay)
+        finally:
+            smtp_server.start()
+        run_due_tasks()
+
+    (message,) = mailbox.wait_for(1)
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.claimed_at) == (Status.SENT, 4, None)
+    assert client.post("/check-inbox/", {"code": code_in(message)})["Location"] == "/dashboard/"
+
+
 def test_a_refusal_is_final_and_the_page_offers_to_try_again(queue, client, mailbox, alice):
     mailbox.refusals = ["550 5.7.1 Message refused"]
     with time_machine.travel(timezone.now()) as clock:
@@ -205,8 +224,8 @@ def test_retries_end_when_the_link_would_expire(queue, client, mailbox, alice):
         while not SignInEmail.objects.filter(pk=email.pk, status=Status.FAILED).exists():
             attempted_at.append(round((timezone.now() - email.requested_at).total_seconds()))
             run_due_tasks()
-            if due := DBTaskResult.objects.filter(status="READY").first():
-                clock.move_to(due.run_after)
+            if waiting := SignInEmail.objects.filter(pk=email.pk, status=Status.RETRYING).first():
+                clock.move_to(waiting.due_at)
 
     email.refresh_from_db()
     assert email.problem == "SMTPDataError 451"

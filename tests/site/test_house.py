@@ -14,12 +14,13 @@ from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from accounts.apps import OLD_TASK_MODULES
+from accounts.mail.courier import TASK, Courier
+from accounts.models import SignInEmail
 from accounts.passkeys.challenges import open_challenges as _open_challenges
 from accounts.refusals import STATUS, Reason
 from accounts.signin.codes import code_for
 from accounts.signin.links import _signup_signer
 from harness.servers import ROOT
-from harness.tasks import run_due_tasks
 from tests.helpers import behind_the_proxy, code_in
 
 ACCOUNTS = ROOT / "accounts"
@@ -68,11 +69,15 @@ def test_a_sign_in_email_queued_under_its_old_path_is_still_sent(settings, mailb
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     browser = behind_the_proxy()
     browser.post("/", {"email": "alice@example.com"})
-    queued = DBTaskResult.objects.get()
-    assert queued.task_path == "accounts.mail.delivery.deliver"
-    DBTaskResult.objects.update(task_path="accounts.delivery.deliver")  # as queued before
+    # As a release before the move queued it (and before the row was its own queue).
+    email = SignInEmail.objects.get()
+    queued = DBTaskResult.objects.create(
+        task_path="accounts.delivery.deliver",
+        args_kwargs={"args": [email.id], "kwargs": {}},
+        backend_name="default",
+    )
 
-    run_due_tasks()
+    Courier().send_handed(TASK, str(queued.id))  # the task alone, no sweep of the rows
     typed = browser.post(
         "/check-inbox/", {"code": code_in(mailbox.message_to("alice@example.com"))}
     )
