@@ -778,7 +778,10 @@ def run_round(database: str, seconds: float, output: Path) -> None:
                 f"  {database}: {errors} tracebacks in gunicorn's log; the first:", file=sys.stderr
             )
             text = log.read_text(errors="replace")
-            print(text[text.index("Traceback") :][:3000], file=sys.stderr)
+            # From the line before it: Django's own ("Internal Server Error: /", "Service
+            # Unavailable: /") says what the person was answered.
+            start = text.rfind("\n", 0, text.rfind("\n", 0, text.index("Traceback"))) + 1
+            print(text[start:][:3000], file=sys.stderr)
         stack.smtp.stop()
         stack.redis.stop()
         if stack.postgres:

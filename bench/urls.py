@@ -1,6 +1,7 @@
 from django.contrib.auth.views import LoginView
 from django.urls import path
 
+from config.urls import handler500  # noqa: F401 - the app's 503 for a database out of reach
 from config.urls import urlpatterns as app_urlpatterns
 
 urlpatterns = [

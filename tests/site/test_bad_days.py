@@ -3,7 +3,10 @@
 import time
 from http import HTTPStatus
 
+import psycopg
 import pytest
+from django.db import connection
+from django.test import Client
 
 from tests.environment import redis_server, smtp_server
 
@@ -101,3 +104,42 @@ def test_a_send_that_failed_does_not_count_against_the_address(client, mailbox):
 
     assert [r.status_code for r in failed + sent] == [HTTPStatus.FOUND] * 6
     assert len(mailbox.wait_for(3)) == 3
+
+
+@pytest.mark.parametrize("urls", ["config.urls", "bench.urls"])  # production's, the benchmark's
+def test_a_database_that_stops_answering_mid_sign_in_gets_the_we_will_be_right_back_page(
+    settings, urls
+):
+    """A database too busy to answer, or even to cancel (a saturated CPU in the benchmark),
+    meets the client's own deadline halfway through the sign-in email's INSERT: the connection
+    is dropped, and the person gets the 503 page, whichever URLconf serves the site."""
+    settings.ROOT_URLCONF = urls
+    browser = Client(headers={"X-Forwarded-Proto": "https"}, raise_request_exception=False)
+    assert browser.get("/").status_code == HTTPStatus.OK  # the connection is open and in use
+    params = connection.settings_dict
+    with (
+        psycopg.connect(
+            host=params["HOST"],
+            port=params["PORT"],
+            user=params["USER"],
+            password=params["PASSWORD"],
+            dbname=params["NAME"],
+            autocommit=True,
+        ) as other,
+        other.transaction(),
+    ):
+        # The INSERT waits on this lock; the client gives up (0.3 s + GRACE) long before the
+        # server's statement_timeout (2 s) would cancel it.
+        other.execute("LOCK TABLE accounts_signinemail IN ACCESS EXCLUSIVE MODE")
+        settings.DATABASE_TIMEOUT = 0.3
+        started = time.monotonic()
+        try:
+            asked = browser.post("/", {"email": "alice@example.com"})
+        finally:
+            connection.close()  # finished mid-statement: the next request connects again
+        elapsed = time.monotonic() - started
+
+    assert asked.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert b"We will be right back" in asked.content
+    assert asked["Retry-After"] == "30"
+    assert elapsed < 2
