@@ -22,6 +22,7 @@ import logging
 import secrets
 import threading
 import time
+import traceback
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
@@ -150,7 +151,7 @@ class Courier:
             except Exception:
                 # A defect outside any one email: the courier must outlive it, or this process
                 # would send nothing more. The sweep retries what it left.
-                logging.getLogger("accounts").exception("courier_error")
+                report_defect("courier_error")
                 next_sweep = time.time() + settings.MAIL_SWEEP_SECONDS
             finally:
                 close_old_connections()
@@ -193,12 +194,14 @@ class Courier:
 
     def _send_sign_in(self, email_id: str) -> None:
         try:
-            email = send_owed(email_id)
+            email = send_owed(email_id, self.worker_id)
         except DatabaseError:
-            raise  # the row is still owed: the sweep after the outage sends it
+            # Still owed, and still this courier's until the email left: its sweep after the
+            # outage (FIRST_WAIT later) takes it back.
+            raise
         except Exception:
             # A defect (the row says the email failed): the emails after it still go.
-            logging.getLogger("accounts").exception("courier_error")
+            report_defect("courier_error")
             return
         if email is not None and email.status == SignInEmail.Status.RETRYING:
             self.hand(SIGN_IN, email.id, email.due_at.timestamp())
@@ -215,7 +218,7 @@ class Courier:
         ).update(status=TaskResultStatus.READY)
         ready = ours.ready()
         measure_the_queue(ready)
-        due = SignInEmail.objects.filter(owed(timezone.now())).order_by("due_at")
+        due = SignInEmail.objects.filter(owed(timezone.now(), self.worker_id)).order_by("due_at")
         for email_id in due.values_list("pk", flat=True):
             if self._stopping:
                 return
@@ -228,6 +231,14 @@ class Courier:
             if task is None:
                 return
             self._worker.run_task(task)
+
+
+def report_defect(event: str) -> None:
+    """Log the exception being handled, as its traceback's text. Not with exc_info: a reporter
+    an operator adds (AdminEmailHandler, Sentry) would show every frame's local variables, and
+    the courier's frames hold the email being sent, link and code. config/error_reports.py
+    scrubs a request's own secrets; the courier has no request to scrub by."""
+    logging.getLogger("accounts").error("event=%s\n%s", event, traceback.format_exc())
 
 
 def measure_the_queue(ready: QuerySet) -> None:

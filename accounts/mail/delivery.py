@@ -16,15 +16,19 @@ request, as every email then is.
 import secrets
 
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
 from django.tasks.backends.immediate import ImmediateBackend
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.mail.courier import SIGN_IN, courier
-from accounts.mail.sign_in_email import send_owed
+from accounts.mail.retry import STALE_AFTER
+from accounts.mail.sign_in_email import WAITING, send_owed
 from accounts.models import SignInEmail
 from accounts.records.audit import origin_of
+from accounts.records.log import log_event
+from accounts.signin.codes import pending_request
 
 Status = SignInEmail.Status
 
@@ -32,7 +36,11 @@ Status = SignInEmail.Status
 def request_email(
     request: HttpRequest, address: str, next_url: str, accounts_only: bool = False
 ) -> SignInEmail:
-    """Write the sign-in email's row (its queue too); it leaves as the request commits."""
+    """Write the sign-in email's row (its queue too); it leaves as the request commits. This
+    browser's last email (whose code will no longer work here), if it is to the same address and
+    has not left yet, is not sent: a retry of it must not land on top of the inbox after the new
+    one, its code refused."""
+    replacing = pending_request(request)
     email = SignInEmail.objects.create(
         id=secrets.token_urlsafe(16),
         address=address,
@@ -42,11 +50,21 @@ def request_email(
         language=translation.get_language() or "",
         **origin_of(request),
     )
+    if replacing:
+        _call_off(replacing, address)
     if isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], ImmediateBackend):
         send_owed(email.id)
     else:
         transaction.on_commit(lambda: courier.hand(SIGN_IN, email.id), robust=True)
     return email
+
+
+def _call_off(email_id: str, address: str) -> None:
+    free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=timezone.now() - STALE_AFTER)
+    waiting = SignInEmail.objects.filter(free, pk=email_id, address=address, status__in=WAITING)
+    called_off = waiting.update(status=Status.NOT_SENT, problem="replaced by a newer email")
+    if called_off:
+        log_event("email_not_sent", problem="replaced by a newer email")
 
 
 def delivery_status(email_id: str) -> str | None:

@@ -3,8 +3,12 @@ happened recorded on the row, which the check-inbox page reads.
 
 The row is the email's queue (accounts/mail/delivery.py writes it): a courier claims it with one
 conditional UPDATE (still owed, due, and nobody has it, or the one who had it has been gone
-STALE_AFTER), so two couriers never send it at once, and a process killed mid-send leaves a
-claim a later sweep takes over: the email is late, not lost (and may then go twice).
+STALE_AFTER), so two couriers never send it at once. A process killed mid-send leaves a claim a
+later sweep takes over: the email is late, not lost. A courier whose database failed between
+its claim and the send takes its own claim back at its next sweep, seconds later: the claim
+names it until the email is handed to the mail server. After that, a failure to write down
+what happened leaves the claim for a takeover: the email may then go twice (with the same
+code), never not at all.
 
 What the email says is decided here, not by the request (a link and code for an account or a
 signup, the way back an address has instead, or a note that there is no account), so the
@@ -42,19 +46,22 @@ Status = SignInEmail.Status
 WAITING = [Status.QUEUED, Status.RETRYING]
 
 
-def owed(now: datetime) -> Q:
-    """The emails a courier may take now: due, and nobody has them (or whoever had them is gone).
+def owed(now: datetime, courier: str = "") -> Q:
+    """The emails `courier` may take now: due, and nobody has them (or whoever had them is
+    gone, or it is this courier's own claim, left by a database error before the email left).
     The first two conditions are the index's (signinemail_owed_due)."""
-    nobody = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - STALE_AFTER)
-    return Q(status__in=WAITING, due_at__lte=now) & nobody
+    free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - STALE_AFTER)
+    if courier:
+        free |= Q(claimed_by=courier)
+    return Q(status__in=WAITING, due_at__lte=now) & free
 
 
-def send_owed(email_id: str) -> SignInEmail | None:
+def send_owed(email_id: str, courier: str = "") -> SignInEmail | None:
     """Send this sign-in email if it is owed and nobody else has it, or arrange its next attempt
     (its due_at, status RETRYING). The row as it was left; None if there was nothing to do."""
     now = timezone.now()
-    claimed = SignInEmail.objects.filter(owed(now), pk=email_id).update(
-        claimed_at=now, attempts=F("attempts") + 1
+    claimed = SignInEmail.objects.filter(owed(now, courier), pk=email_id).update(
+        claimed_at=now, claimed_by=courier, attempts=F("attempts") + 1
     )
     if not claimed:
         return None  # sent already, not due, another courier's, or pruned
@@ -63,7 +70,9 @@ def send_owed(email_id: str) -> SignInEmail | None:
         return _finish(email, Status.FAILED, problem="expired before it could be sent")
 
     user, offer = _whom_and_what(email.address)
-    if email.attempts == 1:
+    # A first attempt; or one taking over from an attempt that never finished (RETRYING says
+    # one did), which may have died before it wrote the ask down.
+    if email.attempts == 1 or (email.status == Status.QUEUED and not _ask_recorded(email)):
         _record_the_ask(email, user)
     if _not_to_be_sent(email, user, offer):
         return _finish(email, Status.NOT_SENT)
@@ -72,7 +81,10 @@ def send_owed(email_id: str) -> SignInEmail | None:
     email.user = user if user is not None and user.pk is not None else None
     email.user_last_login = user.last_login if user is not None else None
     email.signup = user is not None and user.pk is None
-    email.save(update_fields=["user", "user_last_login", "signup"])
+    # From here the email may have left: a failure to record it is for a takeover, not for this
+    # courier's next sweep (the claim no longer names it).
+    email.claimed_by = ""
+    email.save(update_fields=["user", "user_last_login", "signup", "claimed_by"])
     try:
         ids: list[str] = []
         sent = _send(email, user, offer, ids)
@@ -96,6 +108,12 @@ def _whom_and_what(address: str) -> tuple[User | None, tuple[str, dict] | None]:
     # An unsaved User means no row has the address: no closed account to look for.
     offer = way_back_offer(address, may_be_closed=user is None)
     return (None, offer) if offer is not None else (user, None)
+
+
+def _ask_recorded(email: SignInEmail) -> bool:
+    return SignInEvent.objects.filter(
+        kind=SignInEvent.Kind.REQUESTED, at=email.requested_at, network=email.network
+    ).exists()
 
 
 def _record_the_ask(email: SignInEmail, user: User | None) -> None:

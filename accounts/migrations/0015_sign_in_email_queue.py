@@ -1,29 +1,35 @@
-"""A sign-in email's row is its own queue (accounts/mail/delivery.py): when it is due, since when
-a courier has it, and an index of the emails still owed, which a sweep reads once a minute.
+"""A sign-in email's row is its own queue (accounts/mail/sign_in_email.py): when it is due, since
+when a courier has it, and which courier.
 
-Rows still owed when this runs are due at once: the next sweep sends them (tasks queued for
-them before, still in django-tasks-db's table, find them claimed or sent: one email each).
-The index is built CONCURRENTLY on PostgreSQL (accounts/migrations/_concurrently.py): the table
-holds eight days of sign-in emails.
+The new columns have database defaults as well as Django's: fly's deploy migrates first, then
+replaces machines one at a time, and until then the last release inserts rows without them. Rows
+still owed when this runs are due at once: the next sweep sends them (a task queued for them by
+the last release finds them claimed or sent: one email each).
+
+Adding the columns needs a moment's exclusive lock on the table. Behind a long transaction (a
+report, a dump) it would wait, and every sign-in would queue behind it: it gives up after
+LOCK_WAIT instead, the deploy fails and can run again, which a stalled sign-in cannot. The
+index comes in the next migration, built CONCURRENTLY: so that a build cut short leaves this
+one done, not half done.
 """
 
+import django.db.models.functions.datetime
 import django.utils.timezone
 from django.db import migrations, models
 
-from accounts.migrations._concurrently import concurrently
+LOCK_WAIT = "3s"
 
-OWED = models.Index(
-    condition=models.Q(status__in=["queued", "retrying"]),
-    fields=["due_at"],
-    name="signinemail_owed_due",
-)
+
+def wait_briefly_for_locks(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
 
 
 class Migration(migrations.Migration):
-    atomic = False
     dependencies = [("accounts", "0014_funnel_indexes")]
 
     operations = [
+        migrations.RunPython(wait_briefly_for_locks, migrations.RunPython.noop),
         migrations.AddField(
             model_name="signinemail",
             name="claimed_at",
@@ -31,11 +37,15 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="signinemail",
-            name="due_at",
-            field=models.DateTimeField(default=django.utils.timezone.now),
+            name="claimed_by",
+            field=models.CharField(blank=True, db_default="", max_length=40),
         ),
-        migrations.SeparateDatabaseAndState(
-            state_operations=[migrations.AddIndex(model_name="signinemail", index=OWED)],
-            database_operations=[migrations.RunPython(*concurrently(("SignInEmail", OWED)))],
+        migrations.AddField(
+            model_name="signinemail",
+            name="due_at",
+            field=models.DateTimeField(
+                db_default=django.db.models.functions.datetime.Now(),
+                default=django.utils.timezone.now,
+            ),
         ),
     ]

@@ -2,6 +2,7 @@
 addresses the provider told us to stop writing to."""
 
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -54,10 +55,13 @@ class SignInEmail(models.Model):
     user_agent = models.CharField(max_length=256, blank=True)
     requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
     status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
-    # The row is its own queue (accounts/mail/delivery.py): while queued or retrying, when its
-    # next attempt may start, and since when a courier has it (empty: nobody).
-    due_at = models.DateTimeField(default=timezone.now)
+    # The row is its own queue (accounts/mail/sign_in_email.py): while queued or retrying, when
+    # its next attempt may start (the database's default too: a machine of the last release,
+    # still serving during a rolling deploy, inserts rows without it), since when a courier has
+    # it (empty: nobody), and which courier, until it hands the email to the mail server.
+    due_at = models.DateTimeField(default=timezone.now, db_default=Now())
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=40, blank=True, db_default="")
     attempts = models.PositiveSmallIntegerField(default=0)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     # Why the last attempt failed: an exception's class name or an SMTP reply code, no address.

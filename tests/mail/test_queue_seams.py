@@ -1,0 +1,281 @@
+"""The seams of the sign-in email's own queue (accounts/mail/sign_in_email.py), as an outside
+review found them (2026-12-06): a database failing between the claim and the outcome, a
+takeover, a new email asked for while the last is still being retried, a defect's report, and
+the migration on a live table while the last release still serves.
+
+Faults are real: a trigger in the real PostgreSQL answers admin_shutdown (what a server going
+away says) once; a mail backend an operator misspelled; a report's transaction holding a lock.
+"""
+
+import logging
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from http import HTTPStatus
+
+import psycopg
+import pytest
+import time_machine
+from django.db import OperationalError, connection
+from django.db.migrations.loader import MigrationLoader
+from django.test import Client
+from django.utils import timezone
+from django.utils.log import AdminEmailHandler
+
+from accounts.mail import send as send_module
+from accounts.mail.courier import SIGN_IN, Courier
+from accounts.mail.retry import RETRY_DELAYS
+from accounts.models import SignInEmail, SignInEvent
+from accounts.signin.codes import code_for
+from harness.servers import ROOT
+from harness.tasks import run_due_tasks
+from tests.conftest import PRODUCTION_MAILERS
+from tests.helpers import code_in, database_of_its_own, eventually, link_in
+
+Status = SignInEmail.Status
+TRY_LATER = "451 4.3.0 Try again later"
+
+
+@pytest.fixture
+def queue(settings, transactional_db):
+    """Production's queue without its courier: nothing is sent until a sweep runs."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+@pytest.fixture
+def database_fails_once():
+    """`fail(table, when)`: the next write to `table` matching `when` (a condition on NEW) meets
+    the database going away, once (a sequence counts: it is outside every transaction)."""
+    made = []
+
+    def fail(table: str, when: str = "true", operation: str = "INSERT") -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE SEQUENCE blips; "
+                "CREATE FUNCTION blip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF nextval('blips') = 1 THEN "
+                "RAISE EXCEPTION 'going away' USING ERRCODE = '57P01'; END IF; "
+                "RETURN NEW; END $$; "
+                f"CREATE TRIGGER blip BEFORE {operation} ON {table} FOR EACH ROW "
+                f"WHEN ({when}) EXECUTE FUNCTION blip()"
+            )
+        made.append(table)
+
+    yield fail
+    with connection.cursor() as cursor:
+        for table in made:
+            cursor.execute(f"DROP TRIGGER IF EXISTS blip ON {table}")
+        cursor.execute("DROP FUNCTION IF EXISTS blip(); DROP SEQUENCE IF EXISTS blips")
+
+
+def ask(client: Client, address: str = "alice@example.com", **extra: str) -> SignInEmail:
+    asked = client.post("/", {"email": address, **extra})
+    assert asked.status_code == HTTPStatus.FOUND
+    return SignInEmail.objects.filter(address=address).latest("requested_at")
+
+
+def test_an_email_caught_by_a_database_blip_goes_with_the_sweep_after_it(
+    queue, client, mailbox, alice, database_fails_once, monkeypatch
+):
+    # The claim committed; the next write (the "asked for" event) meets the database going away.
+    database_fails_once("accounts_signinevent")
+    monkeypatch.setattr(send_module._kept, "enabled", False)  # as it was, once the courier stops
+    email = ask(client)
+    courier = Courier()
+    courier.start()  # its first sweep meets the blip; its next comes two seconds later
+    try:
+        eventually(lambda: mailbox.attempts == 1, 10, "alice's email sent after the blip")
+    finally:
+        courier.stop(timeout=5)
+
+    email.refresh_from_db()
+    assert email.status == Status.SENT
+    assert SignInEvent.objects.filter(kind=SignInEvent.Kind.REQUESTED, user=alice).count() == 1
+    assert "We sent an email to" in client.get("/check-inbox/").content.decode()
+
+
+def test_alice_sees_the_request_for_her_email_even_when_its_first_attempt_was_cut_short(
+    queue, client, mailbox, alice
+):
+    email = ask(client)
+    # A process claimed it and was gone before it wrote anything down: attempt 1 is counted.
+    SignInEmail.objects.filter(pk=email.pk).update(claimed_at=timezone.now(), attempts=1)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        Courier().sweep()  # the takeover sends it, as attempt 2
+
+    assert mailbox.message_to("alice@example.com")
+    # Her activity ("A sign-in email was asked for") is how she learns someone asked for a way
+    # into her account: written once, by the attempt that got that far.
+    assert SignInEvent.objects.filter(kind=SignInEvent.Kind.REQUESTED, user=alice).count() == 1
+
+
+def test_an_email_the_mail_server_took_before_the_database_blipped_is_not_sent_again_at_once(
+    queue, client, mailbox, alice, database_fails_once
+):
+    # Writing "sent" down meets the database going away, after the mail server took the email.
+    database_fails_once("accounts_signinemail", "NEW.status = 'sent'", "UPDATE")
+    email = ask(client)
+    courier = Courier()
+    with pytest.raises(OperationalError):
+        courier.send_handed(SIGN_IN, email.id)
+    (first,) = mailbox.by_recipient["alice@example.com"]
+
+    courier.sweep()  # the database is back: its own next sweep does not send it again
+    assert len(mailbox.by_recipient["alice@example.com"]) == 1
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        Courier().sweep()  # five minutes on, a takeover: at least once, never not at all
+
+    again = mailbox.by_recipient["alice@example.com"][-1]
+    assert code_in(again) == code_in(first)  # one code, whichever copy she reads
+    assert SignInEmail.objects.get(pk=email.pk).status == Status.SENT
+
+
+def test_after_send_a_new_email_the_older_one_still_retrying_never_lands_on_top(
+    queue, client, mailbox, alice
+):
+    # The mail server says "later" to the first email three times (at 0, 2 and 12 s).
+    mailbox.refusals = [TRY_LATER] * 3
+    with time_machine.travel(timezone.now()) as clock:
+        first = ask(client)
+        for delay in RETRY_DELAYS[:2]:
+            run_due_tasks()
+            clock.shift(delay)
+        run_due_tasks()  # the third "later": it is tried again at 42 s
+        clock.shift(31 - 12)  # the countdown is over: alice presses "Send a new email"
+        resent = client.post("/", {"email": "alice@example.com", "resend": "on"}, follow=True)
+        run_due_tasks()  # the new email goes
+        clock.shift(42 - 31)
+        run_due_tasks()  # when the old one's retry would have been due
+
+    assert "Only its code and link work now" in resent.content.decode()
+    (newest,) = mailbox.by_recipient["alice@example.com"]
+    typed = client.post("/check-inbox/", {"code": code_in(newest)})
+    assert typed.status_code == HTTPStatus.FOUND and typed["Location"] == "/dashboard/"
+    first.refresh_from_db()
+    assert (first.status, first.problem) == (Status.NOT_SENT, "replaced by a newer email")
+
+
+def test_an_error_report_from_the_courier_holds_no_link_or_code(
+    queue, client, mailbox, alice, settings
+):
+    # settings.py: "Whatever reporter an operator adds (AdminEmailHandler, the DEBUG page): no
+    # token, code or sign-in cookie in it". The courier's reports have no request to scrub by.
+    # The defect: a mail backend misspelled in the settings (the report goes by another).
+    settings.ADMINS = ["ops@example.com"]
+    settings.MAILERS = {
+        "default": {"BACKEND": "django.core.mail.backends.smtp.NoSuchBackend"},
+        "admins": PRODUCTION_MAILERS["default"],
+    }
+    handler = AdminEmailHandler(include_html=True, using="admins")
+    handler.setLevel(logging.ERROR)
+    logging.getLogger("accounts").addHandler(handler)
+    email = ask(client)
+    try:
+        Courier().send_handed(SIGN_IN, email.id)
+    finally:
+        logging.getLogger("accounts").removeHandler(handler)
+
+    report = mailbox.message_to("ops@example.com")
+    parts = [part.get_content() for part in report.walk() if part.get_content_maintype() == "text"]
+    code = code_for(email.id)
+    assert any("NoSuchBackend" in part for part in parts)  # it says what went wrong
+    for part in parts:
+        assert not re.search(r"sesame=[\w.:-]{20,}", part), "a working sign-in link in the report"
+        assert code not in part and f"{code[:3]} {code[3:]}" not in part
+    assert SignInEmail.objects.get(pk=email.pk).status == Status.FAILED
+
+
+# --- The migration, on a live table, while the last release still serves ----------------------
+
+
+def test_a_sign_in_asked_of_a_machine_of_the_last_release_during_the_deploy_is_still_sent(
+    queue, mailbox, alice
+):
+    # fly.toml: release_command runs `migrate`, then the strategy is "rolling": until each
+    # machine is replaced, the last release writes sign-in emails as its models say (0014).
+    last_release = MigrationLoader(connection).project_state(("accounts", "0014_funnel_indexes"))
+    old_sign_in_email = last_release.apps.get_model("accounts", "SignInEmail")
+
+    old_sign_in_email.objects.create(
+        id="asked-of-the-last-release", address="alice@example.com", domain="example.com"
+    )
+    run_due_tasks()  # a machine of the new release sweeps
+
+    assert link_in(mailbox.message_to("alice@example.com"))
+
+
+def release_environment(url: str) -> dict[str, str]:
+    test_only = ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    return {k: v for k, v in os.environ.items() if k not in test_only} | {"DATABASE_URL": url}
+
+
+MIGRATE = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
+
+
+@pytest.mark.system
+def test_the_queue_migration_cut_short_while_building_its_index_runs_again(transactional_db):
+    url = database_of_its_own("queue_migration_cut_short", "accounts", "0014_funnel_indexes")
+    env = release_environment(url)
+    # Someone's long report (a transaction holding an old snapshot) while the deploy runs: a
+    # concurrent build waits for it, and the release's timeout cuts the build short.
+    with psycopg.connect(url) as report:
+        report.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        report.execute("SELECT count(*) FROM django_migrations").fetchone()
+        cut_short = subprocess.run(
+            MIGRATE, cwd=ROOT, env=env | {"DATABASE_TIMEOUT": "2"}, capture_output=True, text=True
+        )
+        report.rollback()
+    assert "CREATE INDEX CONCURRENTLY" in cut_short.stderr, cut_short.stderr[-600:]
+    assert "statement timeout" in cut_short.stderr, "the build was not cut short"
+
+    again = subprocess.run(
+        MIGRATE, cwd=ROOT, env=env | {"DATABASE_TIMEOUT": "0"}, capture_output=True, text=True
+    )
+
+    assert again.returncode == 0, again.stderr[-600:]
+    with psycopg.connect(url) as check:
+        valid = check.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('signinemail_owed_due')"
+        ).fetchone()
+    assert valid == (True,)
+
+
+@pytest.mark.system
+def test_sign_ins_go_on_while_the_queue_migration_waits_for_a_long_report(transactional_db):
+    # The release runs with no statement timeout (fly.toml: DATABASE_TIMEOUT=0). An operator's
+    # long read of the emails table holds its lock: 0015's ALTER TABLE would wait for it, and
+    # every sign-in's query would queue behind the ALTER. It gives up instead: the deploy fails.
+    url = database_of_its_own("queue_migration_lock", "accounts", "0014_funnel_indexes")
+    with psycopg.connect(url) as report, psycopg.connect(url, autocommit=True) as page:
+        report.execute("BEGIN")
+        report.execute("SELECT count(*) FROM accounts_signinemail").fetchone()
+        release = subprocess.Popen(
+            MIGRATE,
+            cwd=ROOT,
+            env=release_environment(url) | {"DATABASE_TIMEOUT": "0"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+
+            def altering_waits() -> bool:
+                waiting = page.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query ILIKE 'ALTER TABLE%accounts_signinemail%'"
+                ).fetchone()
+                return waiting[0] > 0
+
+            eventually(altering_waits, 20, "the release's ALTER TABLE waiting for the report")
+            # Alice's check-inbox page reads her email's status (production's 5 s timeout).
+            page.execute("SET statement_timeout = '5s'")
+            page.execute("SELECT status FROM accounts_signinemail WHERE id = 'alices'")
+            _, failed = release.communicate(timeout=60)
+        finally:
+            report.rollback()
+            release.wait(timeout=60)
+
+    assert release.returncode != 0 and "lock timeout" in failed, failed[-600:]
