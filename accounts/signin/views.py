@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -56,6 +57,12 @@ Status = SignInEmail.Status
 
 # "Send a new email" pressed again within this many seconds sends nothing and says why.
 RESEND_COOL_DOWN = 30
+# Only the code is replaced: the earlier email's link, if it arrived, still works until a
+# sign-in (django-sesame's one-time token); an earlier email that had not left is called off
+# (accounts/mail/delivery.py).
+NEW_EMAIL_SENT = gettext_lazy(
+    "We are sending a new email. Use the code in it: the earlier one no longer works."
+)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -96,7 +103,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     log_event("email_requested", email=mask_address(address), ip=client_ip(request))
     request.session[ACCOUNTS_ONLY] = step == Step.ACCOUNTS_ONLY
     if form.cleaned_data["resend"]:
-        messages.success(request, _("We sent a new email. Only its code and link work now."))
+        messages.success(request, NEW_EMAIL_SENT)
     # The answer is the same whether or not the address has an account: nobody can probe.
     request.session["login_address"] = address
     return _check_inbox_redirect(next_url)

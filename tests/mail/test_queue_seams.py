@@ -150,7 +150,7 @@ def test_after_send_a_new_email_the_older_one_still_retrying_never_lands_on_top(
         clock.shift(42 - 31)
         run_due_tasks()  # when the old one's retry would have been due
 
-    assert "Only its code and link work now" in resent.content.decode()
+    assert "Use the code in it: the earlier one no longer works." in resent.content.decode()
     (newest,) = mailbox.by_recipient["alice@example.com"]
     typed = client.post("/check-inbox/", {"code": code_in(newest)})
     assert typed.status_code == HTTPStatus.FOUND and typed["Location"] == "/dashboard/"
