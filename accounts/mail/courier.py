@@ -34,7 +34,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult, get_date_max
 from django_tasks_db.utils import exclusive_transaction
 
-from accounts.mail.retry import STALE_AFTER
+from accounts.mail.retry import STALE_AFTER, UNREACHABLE
 from accounts.mail.send import close_kept_connection, keep_connection_open
 from accounts.mail.sign_in_email import WAITING, owed, send_owed
 from accounts.metrics import QUEUE_DEPTH, QUEUE_OLDEST, QUEUE_SWEPT
@@ -72,6 +72,7 @@ class Courier:
         self._enabled = False
         self._stopping = False
         self._drain_until = 0.0
+        self._unreachable = False  # a sign-in email is waiting because the server was out of reach
         self._worker = Worker(
             queue_names=["default"],
             interval=0,
@@ -192,9 +193,9 @@ class Courier:
         if claimed:
             self._worker.run_task(DBTaskResult.objects.get(pk=item_id))
 
-    def _send_sign_in(self, email_id: str) -> None:
+    def _send_sign_in(self, email_id: str, at_once: bool = False) -> None:
         try:
-            email = send_owed(email_id, self.worker_id)
+            email = send_owed(email_id, self.worker_id, at_once)
         except DatabaseError:
             # Still owed, and still this courier's until the email left: its sweep after the
             # outage (FIRST_WAIT later) takes it back.
@@ -203,8 +204,26 @@ class Courier:
             # A defect (the row says the email failed): the emails after it still go.
             report_defect("courier_error")
             return
-        if email is not None and email.status == SignInEmail.Status.RETRYING:
+        if email is None:
+            return
+        if email.status == SignInEmail.Status.RETRYING:
+            self._unreachable = self._unreachable or email.problem in UNREACHABLE
             self.hand(SIGN_IN, email.id, email.due_at.timestamp())
+        elif email.status == SignInEmail.Status.SENT and self._unreachable:
+            self._unreachable = False
+            self._send_the_held()
+
+    def _send_the_held(self) -> None:
+        """The mail server is back: the sign-in emails it held, waiting for a retry up to two
+        minutes away, go now (a person is on the page). Not those it answered "later" itself
+        (greylisting asks for the wait). One query, after an outage only."""
+        held = SignInEmail.objects.filter(
+            status=SignInEmail.Status.RETRYING, problem__in=UNREACHABLE, claimed_at__isnull=True
+        )
+        for email_id in held.values_list("pk", flat=True):
+            if self._stopping or self._unreachable:
+                return  # leaving, or out of reach again: their retries stand
+            self._send_sign_in(email_id, at_once=True)
 
     def sweep(self) -> None:
         """Every email that is due and no courier has, sign-in emails first (a person is

@@ -35,6 +35,20 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, smtplib.SMTPException | OSError)
 
 
+# What describe() calls a mail server out of reach (refused, dropped, silent, not found): not a
+# reply about one email, so once another email gets through, the ones it held may go too.
+UNREACHABLE = (
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "ConnectionAbortedError",
+    "BrokenPipeError",
+    "TimeoutError",
+    "gaierror",
+    "OSError",
+    "SMTPServerDisconnected",
+)
+
+
 def describe(error: Exception) -> str:
     # A reply code and a class name tell an operator enough; reply texts may quote the address.
     code = getattr(error, "smtp_code", None) or getattr(error, "status_code", None)

@@ -46,21 +46,23 @@ Status = SignInEmail.Status
 WAITING = [Status.QUEUED, Status.RETRYING]
 
 
-def owed(now: datetime, courier: str = "") -> Q:
-    """The emails `courier` may take now: due, and nobody has them (or whoever had them is
-    gone, or it is this courier's own claim, left by a database error before the email left).
-    The first two conditions are the index's (signinemail_owed_due)."""
+def owed(now: datetime, courier: str = "", at_once: bool = False) -> Q:
+    """The emails `courier` may take now: due (or waiting at all, `at_once`), and nobody has
+    them (or whoever had them is gone, or it is this courier's own claim, left by a database
+    error before the email left). The first conditions are the index's (signinemail_owed_due)."""
     free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - STALE_AFTER)
     if courier:
         free |= Q(claimed_by=courier)
-    return Q(status__in=WAITING, due_at__lte=now) & free
+    due = Q() if at_once else Q(due_at__lte=now)
+    return Q(status__in=WAITING) & due & free
 
 
-def send_owed(email_id: str, courier: str = "") -> SignInEmail | None:
-    """Send this sign-in email if it is owed and nobody else has it, or arrange its next attempt
-    (its due_at, status RETRYING). The row as it was left; None if there was nothing to do."""
+def send_owed(email_id: str, courier: str = "", at_once: bool = False) -> SignInEmail | None:
+    """Send this sign-in email if it is owed (`at_once`: due or not) and nobody else has it, or
+    arrange its next attempt (its due_at, status RETRYING). The row as it was left; None if
+    there was nothing to do."""
     now = timezone.now()
-    claimed = SignInEmail.objects.filter(owed(now, courier), pk=email_id).update(
+    claimed = SignInEmail.objects.filter(owed(now, courier, at_once), pk=email_id).update(
         claimed_at=now, claimed_by=courier, attempts=F("attempts") + 1
     )
     if not claimed:
@@ -76,15 +78,7 @@ def send_owed(email_id: str, courier: str = "") -> SignInEmail | None:
         _record_the_ask(email, user)
     if _not_to_be_sent(email, user, offer):
         return _finish(email, Status.NOT_SENT)
-    # Whom the code signs in, written down before the email leaves: someone who reads it at
-    # once and types the code must not find the row still blank.
-    email.user = user if user is not None and user.pk is not None else None
-    email.user_last_login = user.last_login if user is not None else None
-    email.signup = user is not None and user.pk is None
-    # From here the email may have left: a failure to record it is for a takeover, not for this
-    # courier's next sweep (the claim no longer names it).
-    email.claimed_by = ""
-    email.save(update_fields=["user", "user_last_login", "signup", "claimed_by"])
+    _write_down_whom(email, user)
     try:
         ids: list[str] = []
         sent = _send(email, user, offer, ids)
@@ -96,6 +90,18 @@ def send_owed(email_id: str, courier: str = "") -> SignInEmail | None:
         raise  # a defect: the courier logs its traceback
     # Not sent: the provider refused the address (accounts/mail/send.py put it on the list).
     return _finish(email, Status.SENT if sent else Status.NOT_SENT)
+
+
+def _write_down_whom(email: SignInEmail, user: User | None) -> None:
+    """Whom the code signs in, written before the email leaves: someone who reads it at once
+    and types the code must not find the row still blank. From here the email may have left:
+    a failure to record it is for a takeover, not this courier's next sweep (the claim no
+    longer names it)."""
+    email.user = user if user is not None and user.pk is not None else None
+    email.user_last_login = user.last_login if user is not None else None
+    email.signup = user is not None and user.pk is None
+    email.claimed_by = ""
+    email.save(update_fields=["user", "user_last_login", "signup", "claimed_by"])
 
 
 def _whom_and_what(address: str) -> tuple[User | None, tuple[str, dict] | None]:

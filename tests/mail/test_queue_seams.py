@@ -32,7 +32,8 @@ from accounts.signin.codes import code_for
 from harness.servers import ROOT
 from harness.tasks import run_due_tasks
 from tests.conftest import PRODUCTION_MAILERS
-from tests.helpers import code_in, database_of_its_own, eventually, link_in
+from tests.environment import smtp_server
+from tests.helpers import behind_the_proxy, code_in, database_of_its_own, eventually, link_in
 
 Status = SignInEmail.Status
 TRY_LATER = "451 4.3.0 Try again later"
@@ -279,3 +280,29 @@ def test_sign_ins_go_on_while_the_queue_migration_waits_for_a_long_report(transa
             release.wait(timeout=60)
 
     assert release.returncode != 0 and "lock timeout" in failed, failed[-600:]
+
+
+def test_once_the_mail_server_is_back_the_emails_it_missed_leave_with_the_next_one(
+    queue, client, mailbox, alice
+):
+    courier = Courier()  # one process's, as in a web process
+    with time_machine.travel(timezone.now(), tick=False):
+        smtp_server.stop()
+        try:
+            held = ask(client)
+            courier.sweep()  # the connection is refused: tried again in a while
+        finally:
+            smtp_server.start()
+        held.refresh_from_db()
+        assert held.status == Status.RETRYING and held.due_at > timezone.now()
+        greylisted = ask(behind_the_proxy(), "carol@example.com")
+        SignInEmail.objects.filter(pk=greylisted.pk).update(
+            status=Status.RETRYING, problem="SMTPDataError 451", due_at=held.due_at
+        )  # the server itself asked to wait: greylisting wants the wait
+
+        courier.send_handed(SIGN_IN, ask(behind_the_proxy(), "bob@example.com").id)  # it goes
+
+    # Alice's email went with it, not a retry's wait later; carol's waits as the server asked.
+    assert mailbox.message_to("alice@example.com")
+    assert SignInEmail.objects.get(pk=held.pk).status == Status.SENT
+    assert "carol@example.com" not in mailbox.by_recipient
