@@ -440,6 +440,7 @@ LOGGING = {
     },
     "filters": {
         "redact_query_strings": {"()": "config.log_redaction.RedactQueryStrings"},
+        "traceback_as_text": {"()": "config.log_redaction.TracebackAsText"},
     },
     "handlers": {
         "console": {
@@ -453,8 +454,10 @@ LOGGING = {
         # Our own events are the record of what happened; django.request repeats 4xx noise.
         "django.request": {"level": "ERROR"},
         # Two lines per task (started, finished) restate our own events (email_sent, …); a task
-        # that fails is still logged.
-        "django.tasks": {"level": "WARNING"},
+        # that fails is still logged, as text: its frames hold the email's link and code.
+        "django.tasks": {"level": "WARNING", "filters": ["traceback_as_text"]},
+        "django.tasks.backends.immediate": {"filters": ["traceback_as_text"]},
+        "django_tasks_db": {"filters": ["traceback_as_text"]},
         # django-sesame's debug lines name the user in clear; our events mask the address.
         "sesame": {"level": "INFO"},
     },

@@ -31,6 +31,8 @@ from accounts.records.log import log_event
 from accounts.signin.codes import pending_request
 
 Status = SignInEmail.Status
+# Who holds the claim on a row the last release inserted (the database's default: 0015).
+LAST_RELEASE = "last-release"
 
 
 def request_email(
@@ -79,7 +81,8 @@ def delivery_status(email_id: str) -> str | None:
 
 @task()
 def deliver(email_id: str) -> str:
-    """A task queued by a release before the row was its own queue: the row's claim makes it
-    and the sweep send the email once between them. Remove after 2026-12-20."""
-    email = send_owed(email_id)
+    """A task queued by a release before the row was its own queue. Its row, inserted by that
+    release, is claimed by "last-release" (migration 0015): taken at once here, and by a sweep
+    only if nothing sent it within STALE_AFTER. Remove after 2026-12-20."""
+    email = send_owed(email_id, LAST_RELEASE)
     return email.status if email is not None else "already handled"

@@ -56,12 +56,12 @@ class SignInEmail(models.Model):
     requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
     status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
     # The row is its own queue (accounts/mail/sign_in_email.py): while queued or retrying, when
-    # its next attempt may start (the database's default too: a machine of the last release,
-    # still serving during a rolling deploy, inserts rows without it), since when a courier has
-    # it (empty: nobody), and which courier, until it hands the email to the mail server.
+    # its next attempt may start, since when a courier has it (empty: nobody), and which
+    # courier, until it hands the email to the mail server. The database has defaults of its own
+    # for the rows the last release inserts during a deploy (migration 0015).
     due_at = models.DateTimeField(default=timezone.now, db_default=Now())
     claimed_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=40, blank=True, db_default="")
+    claimed_by = models.CharField(max_length=40, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     # Why the last attempt failed: an exception's class name or an SMTP reply code, no address.

@@ -7,11 +7,13 @@ Faults are real: a trigger in the real PostgreSQL answers admin_shutdown (what a
 away says) once; a mail backend an operator misspelled; a report's transaction holding a lock.
 """
 
+import io
 import logging
 import os
 import re
 import subprocess
 import sys
+import tarfile
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -27,13 +29,21 @@ from django.utils.log import AdminEmailHandler
 from accounts.mail import send as send_module
 from accounts.mail.courier import SIGN_IN, Courier
 from accounts.mail.retry import RETRY_DELAYS
-from accounts.models import SignInEmail, SignInEvent
+from accounts.models import AddressChange, SignInEmail, SignInEvent
 from accounts.signin.codes import code_for
 from harness.servers import ROOT
 from harness.tasks import run_due_tasks
 from tests.conftest import PRODUCTION_MAILERS
 from tests.environment import smtp_server
-from tests.helpers import behind_the_proxy, code_in, database_of_its_own, eventually, link_in
+from tests.helpers import (
+    app_environment,
+    behind_the_proxy,
+    code_in,
+    database_of_its_own,
+    eventually,
+    free_port,
+    link_in,
+)
 
 Status = SignInEmail.Status
 TRY_LATER = "451 4.3.0 Try again later"
@@ -192,18 +202,24 @@ def test_an_error_report_from_the_courier_holds_no_link_or_code(
 # --- The migration, on a live table, while the last release still serves ----------------------
 
 
-def test_a_sign_in_asked_of_a_machine_of_the_last_release_during_the_deploy_is_still_sent(
+def last_release_model():
+    """SignInEmail as the last release's code writes it: without the queue's columns."""
+    last_release = MigrationLoader(connection).project_state(("accounts", "0014_funnel_indexes"))
+    return last_release.apps.get_model("accounts", "SignInEmail")
+
+
+def test_a_sign_in_asked_of_a_machine_of_the_last_release_is_sent_even_if_that_machine_goes(
     queue, mailbox, alice
 ):
     # fly.toml: release_command runs `migrate`, then the strategy is "rolling": until each
     # machine is replaced, the last release writes sign-in emails as its models say (0014).
-    last_release = MigrationLoader(connection).project_state(("accounts", "0014_funnel_indexes"))
-    old_sign_in_email = last_release.apps.get_model("accounts", "SignInEmail")
-
-    old_sign_in_email.objects.create(
+    last_release_model().objects.create(
         id="asked-of-the-last-release", address="alice@example.com", domain="example.com"
     )
-    run_due_tasks()  # a machine of the new release sweeps
+    run_due_tasks()  # a machine of the new release sweeps: the old one is sending it
+    assert mailbox.attempts == 0
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        run_due_tasks()  # that machine went away without sending it: a sweep takes it over
 
     assert link_in(mailbox.message_to("alice@example.com"))
 
@@ -306,3 +322,142 @@ def test_once_the_mail_server_is_back_the_emails_it_missed_leave_with_the_next_o
     assert mailbox.message_to("alice@example.com")
     assert SignInEmail.objects.get(pk=held.pk).status == Status.SENT
     assert "carol@example.com" not in mailbox.by_recipient
+
+
+# --- The second review (of the fixes): account mail's reports, and the deploy's two couriers ---
+
+
+def signed_in(mailbox, address: str = "alice@example.com") -> Client:
+    browser = Client(headers={"X-Forwarded-Proto": "https"})
+    browser.post("/", {"email": address})
+    run_due_tasks()
+    assert browser.post("/check-inbox/", {"code": code_in(mailbox.message_to(address))})
+    mailbox.clear()
+    return browser
+
+
+def test_an_error_report_from_the_courier_running_account_mail_holds_no_link_or_code(
+    queue, mailbox, alice, settings
+):
+    # The same fault as the fix's own story (a mail backend misspelled in the settings), the
+    # same reporter (AdminEmailHandler with its HTML part, as Sentry shows frames), configured
+    # where Django's own mail_admins handler sits: on the "django" logger (LOGGING's
+    # "django": {"handlers": ["mail_admins"]}, the operator's include_html and mailer). The
+    # courier also runs account mail (django-tasks), whose defects django.tasks logs with
+    # exc_info, so the frames' locals (the proof's link and code) reach the reporter.
+    laptop = signed_in(mailbox)
+    settings.ADMINS = ["ops@example.com"]
+    settings.MAILERS = {
+        "default": {"BACKEND": "django.core.mail.backends.smtp.NoSuchBackend"},
+        "admins": PRODUCTION_MAILERS["default"],
+    }
+    handler = AdminEmailHandler(include_html=True, using="admins")
+    handler.setLevel(logging.ERROR)
+    django_logger = logging.getLogger("django")
+    defaults = django_logger.handlers[:]
+    django_logger.handlers = [handler]
+    try:
+        laptop.post("/account/email/", {"email": "new@example.org"})
+        run_due_tasks()  # the courier's sweep runs the proof's task: the defect
+    finally:
+        django_logger.handlers = defaults
+
+    change = AddressChange.objects.get()
+    code = code_for(f"change:{change.pk}")
+    report = mailbox.message_to("ops@example.com")
+    parts = [part.get_content() for part in report.walk() if part.get_content_maintype() == "text"]
+    assert any("NoSuchBackend" in part for part in parts)
+    for part in parts:
+        assert not re.search(r"change=[\w.:%-]{20,}", part), "a working address-change link"
+        assert code not in part and f"{code[:3]} {code[3:]}" not in part, "the proof's code"
+
+
+# What production ran before the row became its own queue. This story and the task it runs
+# go after 2026-12-20 (accounts/mail/delivery.py's `deliver`, migration 0015's claim defaults).
+LAST_RELEASE = "4835cf1^"
+
+
+@pytest.fixture
+def last_release_tree(tmp_path):
+    """The last release's code, as its machines still run it until the rolling deploy reaches
+    them (fly.toml: release_command migrates first)."""
+    archive = subprocess.run(
+        ["git", "archive", LAST_RELEASE], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tmp_path, filter="data")
+    return tmp_path
+
+
+@pytest.fixture
+def stall_the_first_ask():
+    """The first "asked for" event written with this user agent waits 1.5 s for the database
+    (a slow moment, as under a vacuum or a checkpoint); later ones do not."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE SEQUENCE stalls; "
+            "CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF nextval('stalls') = 1 THEN PERFORM pg_sleep(1.5); END IF; RETURN NEW; END $$; "
+            "CREATE TRIGGER stall BEFORE INSERT ON accounts_signinevent FOR EACH ROW "
+            "WHEN (NEW.user_agent = 'during-the-deploy') EXECUTE FUNCTION stall()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TRIGGER IF EXISTS stall ON accounts_signinevent; "
+            "DROP FUNCTION IF EXISTS stall(); DROP SEQUENCE IF EXISTS stalls"
+        )
+
+
+@pytest.mark.system
+def test_an_email_a_machine_of_the_last_release_is_sending_is_not_sent_again_by_a_new_one(
+    queue, mailbox, alice, last_release_tree, stall_the_first_ask
+):
+    # During the rolling deploy alice asks a machine of the last release: it writes her row (the
+    # new columns take their database defaults) and its courier runs its `deliver` task at
+    # once, which reads the row as QUEUED and sends it, claiming nothing.
+    email = last_release_model().objects.create(
+        id="asked-during-the-deploy",
+        address="alice@example.com",
+        domain="example.com",
+        user_agent="during-the-deploy",
+    )
+    env = {**os.environ, **app_environment(free_port())}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    old = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, django; django.setup(); "
+            "from accounts.mail.delivery import deliver; print(deliver.call(sys.argv[1]))",
+            email.id,
+        ],
+        cwd=last_release_tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def old_machine_writing_the_ask() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE "
+                    "'%INSERT INTO \"accounts_signinevent\"%' AND state = 'active' "
+                    "AND pid <> pg_backend_pid()"
+                )
+                return cursor.fetchone()[0] > 0
+
+        eventually(old_machine_writing_the_ask, 20, "the last release's courier at work")
+        run_due_tasks()  # a machine of the new release starts and sweeps, as each one does
+        out, err = old.communicate(timeout=60)
+    finally:
+        if old.poll() is None:
+            old.kill()
+    assert old.returncode == 0, err[-2000:]
+
+    sent = len(mailbox.by_recipient["alice@example.com"])
+    asks = SignInEvent.objects.filter(kind=SignInEvent.Kind.REQUESTED).count()
+    assert (sent, asks) == (1, 1), "emails sent, asks recorded"
