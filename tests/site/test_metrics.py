@@ -35,8 +35,9 @@ def scrape(port: int, path: str) -> tuple[dict[str, float], str]:
 
 @pytest.fixture
 def app_on_flys_metrics_port():
-    # The one app on fly.toml's own port: every other test app takes a free one.
-    app = our_app(METRICS_PORT=str(FLY["metrics"]["port"]))
+    # The one app on fly.toml's own port: every other test app takes a free one. Its couriers
+    # sweep every second, so that the queue's gauges are read again after the story.
+    app = our_app(METRICS_PORT=str(FLY["metrics"]["port"]), MAIL_SWEEP_SECONDS="1")
     # gunicorn's master opens it just after the site's own port (its when_ready hook).
     wait_for_port(FLY["metrics"]["port"], process=app.process)
     yield app
@@ -69,6 +70,16 @@ def test_the_series_move_by_what_happened_and_name_no_address_ip_or_token(
     eventually(
         lambda: moved('latchkey_emails_total{kind="sign_in",outcome="sent"}') == 2, 10, "sent"
     )
+    sent_at = time.time()
+
+    def swept_since() -> bool:
+        # Each process's courier sweeps every second; a process whose first sweep met one of
+        # these emails on its way says so until its next (the gauges serve the largest).
+        now, _ = scrape(port, path)
+        queue = [now["latchkey_mail_queue_depth"], now["latchkey_mail_queue_oldest_seconds"]]
+        return queue == [0, 0] and now["latchkey_mail_queue_swept_timestamp_seconds"] > sent_at
+
+    eventually(swept_since, 10, "the queue swept, and found empty, after the emails left")
     after, text = scrape(port, path)
 
     def delta(series: str) -> float:
@@ -81,9 +92,7 @@ def test_the_series_move_by_what_happened_and_name_no_address_ip_or_token(
     assert delta('latchkey_email_wait_seconds_count{kind="sign_in"}') == 2
     assert delta('latchkey_sign_in_seconds_count{method="code"}') == 1
     assert delta('latchkey_sign_in_seconds_count{method="link"}') == 1
-    # Each process's courier swept the queue as it started: nothing was owed, a moment ago.
-    assert after["latchkey_mail_queue_depth"] == after["latchkey_mail_queue_oldest_seconds"] == 0
-    assert time.time() - 120 < after["latchkey_mail_queue_swept_timestamp_seconds"] <= time.time()
+    assert after["latchkey_mail_queue_swept_timestamp_seconds"] <= time.time()
     # Labels are fixed words: no address, no IP, no token or code anywhere in the page.
     assert "@" not in text
     assert not re.search(r"\d+\.\d+\.\d+\.\d+", " ".join(re.findall(r"\{[^}]*\}", text)))
