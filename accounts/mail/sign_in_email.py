@@ -69,6 +69,7 @@ def send_owed(email_id: str, courier: str = "", at_once: bool = False) -> SignIn
         return None  # sent already, not due, another courier's, or pruned
     email = SignInEmail.objects.get(pk=email_id)
     if now >= _expiry(email):
+        _forgive(email)
         return _finish(email, Status.FAILED, problem="expired before it could be sent")
 
     user, offer = _whom_and_what(email.address)
@@ -172,12 +173,16 @@ def _failed(email: SignInEmail, error: Exception) -> SignInEmail:
     if is_transient(error) and retry_at < _expiry(email) and default_task_backend.supports_defer:
         email.due_at = retry_at
         return _finish(email, Status.RETRYING, problem=problem)
+    _forgive(email)
+    return _finish(email, Status.FAILED, problem=problem)
+
+
+def _forgive(email: SignInEmail) -> None:
+    """The person did not get the email: asking again must not count against the address."""
     try:
-        # The person did not get the email: asking again must not count against the address.
         forgive_address(email.address)
     except LimitsUnavailable:
         pass
-    return _finish(email, Status.FAILED, problem=problem)
 
 
 def _finish(email: SignInEmail, status: str, problem: str = "") -> SignInEmail:

@@ -461,3 +461,19 @@ def test_an_email_a_machine_of_the_last_release_is_sending_is_not_sent_again_by_
     sent = len(mailbox.by_recipient["alice@example.com"])
     asks = SignInEvent.objects.filter(kind=SignInEvent.Kind.REQUESTED).count()
     assert (sent, asks) == (1, 1), "emails sent, asks recorded"
+
+
+def test_emails_that_expired_before_they_could_be_sent_do_not_count_against_the_address(
+    queue, mailbox, alice
+):
+    # Three browsers ask (the address's allowance: 3 in 15 minutes), and no courier runs for
+    # longer than a link lives: a machine stopped, say.
+    for _ in range(3):
+        ask(behind_the_proxy())
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        run_due_tasks()  # each one: expired before it could be sent
+        asked = behind_the_proxy().post("/", {"email": "alice@example.com"})
+
+    expired = SignInEmail.objects.filter(problem="expired before it could be sent")
+    assert expired.filter(status=Status.FAILED).count() == 3
+    assert asked.status_code == HTTPStatus.FOUND  # not 429: she got none of them
