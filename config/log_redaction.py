@@ -3,7 +3,8 @@
 On /link/ a query string is a sign-in token. Our own events never log one, and gunicorn's
 access log prints paths only (config/gunicorn.py), but other messages can quote a request line:
 gunicorn warns "Invalid HTTP request line: 'GET /link/?sesame=…'" for malformed requests.
-RedactQueryStrings sits on every handler we configure; TracebackAsText on the tasks' loggers.
+RedactQueryStrings sits on every handler we configure; TracebackAsText on the loggers that
+report failures outside a request (ours, the tasks').
 """
 
 import logging
@@ -25,7 +26,7 @@ class RedactQueryStrings(logging.Filter):
 class TracebackAsText(logging.Filter):
     """A record's exception becomes its traceback's text, and the record carries it no more.
 
-    On the loggers of mail tasks (config/settings.py): their frames hold the email being sent,
+    On the loggers of mail (config/settings.py): their frames hold the email being sent,
     its link and code, and a reporter an operator adds (AdminEmailHandler with HTML, Sentry)
     shows every frame's local variables. Outside a request there is no request to scrub by
     (config/error_reports.py); the text keeps what an operator needs: where, and what.

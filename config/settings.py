@@ -458,6 +458,8 @@ LOGGING = {
         "django.tasks": {"level": "WARNING", "filters": ["traceback_as_text"]},
         "django.tasks.backends.immediate": {"filters": ["traceback_as_text"]},
         "django_tasks_db": {"filters": ["traceback_as_text"]},
+        # Ours too: the courier's defects happen outside any request, frames holding the email.
+        "accounts": {"filters": ["traceback_as_text"]},
         # django-sesame's debug lines name the user in clear; our events mask the address.
         "sesame": {"level": "INFO"},
     },

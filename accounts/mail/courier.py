@@ -22,7 +22,6 @@ import logging
 import secrets
 import threading
 import time
-import traceback
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
@@ -152,7 +151,7 @@ class Courier:
             except Exception:
                 # A defect outside any one email: the courier must outlive it, or this process
                 # would send nothing more. The sweep retries what it left.
-                report_defect("courier_error")
+                logging.getLogger("accounts").exception("courier_error")
                 next_sweep = time.time() + settings.MAIL_SWEEP_SECONDS
             finally:
                 close_old_connections()
@@ -202,7 +201,8 @@ class Courier:
             raise
         except Exception:
             # A defect (the row says the email failed): the emails after it still go.
-            report_defect("courier_error")
+            # Logged as text (config/log_redaction.py): its frames hold the link and code.
+            logging.getLogger("accounts").exception("courier_error")
             return
         if email is None:
             return
@@ -250,14 +250,6 @@ class Courier:
             if task is None:
                 return
             self._worker.run_task(task)
-
-
-def report_defect(event: str) -> None:
-    """Log the exception being handled, as its traceback's text. Not with exc_info: a reporter
-    an operator adds (AdminEmailHandler, Sentry) would show every frame's local variables, and
-    the courier's frames hold the email being sent, link and code. config/error_reports.py
-    scrubs a request's own secrets; the courier has no request to scrub by."""
-    logging.getLogger("accounts").error("event=%s\n%s", event, traceback.format_exc())
 
 
 def measure_the_queue(ready: QuerySet) -> None:

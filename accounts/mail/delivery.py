@@ -16,15 +16,13 @@ request, as every email then is.
 import secrets
 
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpRequest
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
 from django.tasks.backends.immediate import ImmediateBackend
 from django.utils import timezone, translation
 
 from accounts.mail.courier import SIGN_IN, courier
-from accounts.mail.retry import STALE_AFTER
-from accounts.mail.sign_in_email import WAITING, send_owed
+from accounts.mail.sign_in_email import owed, send_owed
 from accounts.models import SignInEmail
 from accounts.records.audit import origin_of
 from accounts.records.log import log_event
@@ -33,6 +31,7 @@ from accounts.signin.codes import pending_request
 Status = SignInEmail.Status
 # Who holds the claim on a row the last release inserted (the database's default: 0015).
 LAST_RELEASE = "last-release"
+REPLACED = "replaced by a newer email"
 
 
 def request_email(
@@ -62,11 +61,10 @@ def request_email(
 
 
 def _call_off(email_id: str, address: str) -> None:
-    free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=timezone.now() - STALE_AFTER)
-    waiting = SignInEmail.objects.filter(free, pk=email_id, address=address, status__in=WAITING)
-    called_off = waiting.update(status=Status.NOT_SENT, problem="replaced by a newer email")
-    if called_off:
-        log_event("email_not_sent", problem="replaced by a newer email")
+    # Still waiting and nobody sending it, due or not: what a courier could take at once.
+    waiting = SignInEmail.objects.filter(owed(timezone.now(), at_once=True), pk=email_id)
+    if waiting.filter(address=address).update(status=Status.NOT_SENT, problem=REPLACED):
+        log_event("email_not_sent", problem=REPLACED)
 
 
 def delivery_status(email_id: str) -> str | None:

@@ -8,7 +8,6 @@ moved on by time-machine where a retry waits.
 import logging
 from datetime import timedelta
 
-import pytest
 import time_machine
 from django.test import Client
 from django.utils import timezone
@@ -22,12 +21,6 @@ from tests.helpers import code_in
 
 TRY_LATER = "451 4.7.1 Greylisted, try again later"
 NO_SUCH_USER = "550 5.1.1 No such user"
-
-
-@pytest.fixture
-def queue(settings, transactional_db):
-    """The production backend: nothing is sent until a worker runs."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
 def sign_in(mailbox, address: str = "alice@example.com") -> Client:

@@ -39,12 +39,6 @@ Status = SignInEmail.Status
 TRY_LATER = "451 4.3.0 Try again later"
 
 
-@pytest.fixture
-def queue(settings, transactional_db):
-    """Production's queue without its courier: nothing is sent until a sweep runs."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-
-
 def ask(client: Client, address: str = "alice@example.com") -> SignInEmail:
     asked = client.post("/", {"email": address})
     assert asked.status_code == HTTPStatus.FOUND

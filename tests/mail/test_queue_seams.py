@@ -50,12 +50,6 @@ TRY_LATER = "451 4.3.0 Try again later"
 
 
 @pytest.fixture
-def queue(settings, transactional_db):
-    """Production's queue without its courier: nothing is sent until a sweep runs."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-
-
-@pytest.fixture
 def database_fails_once():
     """`fail(table, when)`: the next write to `table` matching `when` (a condition on NEW) meets
     the database going away, once (a sequence counts: it is outside every transaction)."""
@@ -169,31 +163,48 @@ def test_after_send_a_new_email_the_older_one_still_retrying_never_lands_on_top(
     assert (first.status, first.problem) == (Status.NOT_SENT, "replaced by a newer email")
 
 
-def test_an_error_report_from_the_courier_holds_no_link_or_code(
-    queue, client, mailbox, alice, settings
-):
-    # settings.py: "Whatever reporter an operator adds (AdminEmailHandler, the DEBUG page): no
-    # token, code or sign-in cookie in it". The courier's reports have no request to scrub by.
-    # The defect: a mail backend misspelled in the settings (the report goes by another).
+@pytest.fixture
+def operators_reporter(settings) -> AdminEmailHandler:
+    """The reporter an operator adds: AdminEmailHandler with its HTML part (which shows frames,
+    as Sentry does), sending by the "admins" mailer (misspell_the_mail_backend keeps it right).
+    Attach it to a logger; `the_report` reads what it sent."""
     settings.ADMINS = ["ops@example.com"]
+    handler = AdminEmailHandler(include_html=True, using="admins")
+    handler.setLevel(logging.ERROR)
+    return handler
+
+
+def misspell_the_mail_backend(settings) -> None:
+    """The defect: the default mail backend misspelled in the settings."""
     settings.MAILERS = {
         "default": {"BACKEND": "django.core.mail.backends.smtp.NoSuchBackend"},
         "admins": PRODUCTION_MAILERS["default"],
     }
-    handler = AdminEmailHandler(include_html=True, using="admins")
-    handler.setLevel(logging.ERROR)
-    logging.getLogger("accounts").addHandler(handler)
+
+
+def the_report(mailbox) -> list[str]:
+    """The text and HTML parts of the error report the operator received."""
+    report = mailbox.message_to("ops@example.com")
+    parts = [part.get_content() for part in report.walk() if part.get_content_maintype() == "text"]
+    assert any("NoSuchBackend" in part for part in parts)  # it says what went wrong
+    return parts
+
+
+def test_an_error_report_from_the_courier_holds_no_link_or_code(
+    queue, client, mailbox, alice, settings, operators_reporter
+):
+    # settings.py: "Whatever reporter an operator adds (AdminEmailHandler, the DEBUG page): no
+    # token, code or sign-in cookie in it". The courier's reports have no request to scrub by.
+    misspell_the_mail_backend(settings)
+    logging.getLogger("accounts").addHandler(operators_reporter)
     email = ask(client)
     try:
         Courier().send_handed(SIGN_IN, email.id)
     finally:
-        logging.getLogger("accounts").removeHandler(handler)
+        logging.getLogger("accounts").removeHandler(operators_reporter)
 
-    report = mailbox.message_to("ops@example.com")
-    parts = [part.get_content() for part in report.walk() if part.get_content_maintype() == "text"]
     code = code_for(email.id)
-    assert any("NoSuchBackend" in part for part in parts)  # it says what went wrong
-    for part in parts:
+    for part in the_report(mailbox):
         assert not re.search(r"sesame=[\w.:-]{20,}", part), "a working sign-in link in the report"
         assert code not in part and f"{code[:3]} {code[3:]}" not in part
     assert SignInEmail.objects.get(pk=email.pk).status == Status.FAILED
@@ -328,34 +339,27 @@ def test_once_the_mail_server_is_back_the_emails_it_missed_leave_with_the_next_o
 
 
 def signed_in(mailbox, address: str = "alice@example.com") -> Client:
-    browser = Client(headers={"X-Forwarded-Proto": "https"})
+    """A browser that asked for an email, a sweep sent it, and typed its code."""
+    browser = behind_the_proxy()
     browser.post("/", {"email": address})
     run_due_tasks()
-    assert browser.post("/check-inbox/", {"code": code_in(mailbox.message_to(address))})
+    code = code_in(mailbox.message_to(address))
+    assert browser.post("/check-inbox/", {"code": code})["Location"] == "/dashboard/"
     mailbox.clear()
     return browser
 
 
 def test_an_error_report_from_the_courier_running_account_mail_holds_no_link_or_code(
-    queue, mailbox, alice, settings
+    queue, mailbox, alice, settings, operators_reporter
 ):
-    # The same fault as the fix's own story (a mail backend misspelled in the settings), the
-    # same reporter (AdminEmailHandler with its HTML part, as Sentry shows frames), configured
-    # where Django's own mail_admins handler sits: on the "django" logger (LOGGING's
-    # "django": {"handlers": ["mail_admins"]}, the operator's include_html and mailer). The
-    # courier also runs account mail (django-tasks), whose defects django.tasks logs with
-    # exc_info, so the frames' locals (the proof's link and code) reach the reporter.
+    # The same fault and reporter as the story above, where Django's own mail_admins handler
+    # sits: on the "django" logger. The courier also runs account mail (django-tasks), whose
+    # defects django.tasks logs with exc_info: the frames' locals hold the proof's link and code.
     laptop = signed_in(mailbox)
-    settings.ADMINS = ["ops@example.com"]
-    settings.MAILERS = {
-        "default": {"BACKEND": "django.core.mail.backends.smtp.NoSuchBackend"},
-        "admins": PRODUCTION_MAILERS["default"],
-    }
-    handler = AdminEmailHandler(include_html=True, using="admins")
-    handler.setLevel(logging.ERROR)
+    misspell_the_mail_backend(settings)
     django_logger = logging.getLogger("django")
     defaults = django_logger.handlers[:]
-    django_logger.handlers = [handler]
+    django_logger.handlers = [operators_reporter]
     try:
         laptop.post("/account/email/", {"email": "new@example.org"})
         run_due_tasks()  # the courier's sweep runs the proof's task: the defect
@@ -364,10 +368,7 @@ def test_an_error_report_from_the_courier_running_account_mail_holds_no_link_or_
 
     change = AddressChange.objects.get()
     code = code_for(f"change:{change.pk}")
-    report = mailbox.message_to("ops@example.com")
-    parts = [part.get_content() for part in report.walk() if part.get_content_maintype() == "text"]
-    assert any("NoSuchBackend" in part for part in parts)
-    for part in parts:
+    for part in the_report(mailbox):
         assert not re.search(r"change=[\w.:%-]{20,}", part), "a working address-change link"
         assert code not in part and f"{code[:3]} {code[3:]}" not in part, "the proof's code"
 
